@@ -1,0 +1,107 @@
+"""The one generator interface every head generator implements (built-in, reference model, plug-ins).
+
+Conventions
+-----------
+* ``z``: ``(B, z_dim)`` float32 latent, standard normal unless a generator says otherwise.
+* ``Controls.camera``: ``(B, 25)`` EG3D camera labels (see :mod:`omnibench.cameras`).
+* ``Controls.shape``: ``(B, n_shape)`` FLAME shape coefficients (unit variance, columns 0.. of ``shapedirs``).
+* ``Controls.expression``: ``(B, n_expression)`` FLAME expression coefficients (``shapedirs`` columns 300..).
+* ``Controls.pose``: ``(B, 15)`` FLAME axis-angle pose ``[global 0:3 | neck 3:6 | jaw 6:9 | leye 9:12 |
+  reye 12:15]`` (radians). DECA's 6 values ``[global | jaw]`` map to indices 0:3 and 6:9.
+  The head's global rotation is usually left at zero; head/camera rotation is carried by the camera.
+* Output images: ``(B, 3, H, W)`` float in [0, 1] or uint8; optional ``depth`` ``(B, H, W)`` metres along
+  the camera's optical axis (``inf`` or 0 where ``mask`` is 0) and ``mask`` ``(B, H, W)`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, fields
+
+import torch
+
+POSE_DIM = 15
+
+
+@dataclass(frozen=True)
+class FlameLayout:
+    """How many FLAME coefficients a generator consumes (extra ones are ignored; missing ones are 0)."""
+
+    n_shape: int = 100
+    n_expression: int = 50
+    pose_dim: int = POSE_DIM
+
+
+@dataclass
+class Controls:
+    """Per-sample controls; every tensor has batch dimension B first."""
+
+    camera: torch.Tensor
+    shape: torch.Tensor
+    expression: torch.Tensor
+    pose: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.camera.shape[0])
+
+    def to(self, device: torch.device | str) -> Controls:
+        return Controls(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+    def index(self, idx: slice | torch.Tensor | list[int]) -> Controls:
+        return Controls(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    @staticmethod
+    def cat(items: list[Controls]) -> Controls:
+        return Controls(**{f.name: torch.cat([getattr(c, f.name) for c in items]) for f in fields(Controls)})
+
+    def fit_layout(self, layout: FlameLayout) -> Controls:
+        """Truncate or zero-pad shape and expression to ``layout``."""
+
+        def fit(t: torch.Tensor, n: int) -> torch.Tensor:
+            if t.shape[1] >= n:
+                return t[:, :n]
+            return torch.nn.functional.pad(t, (0, n - t.shape[1]))
+
+        return Controls(self.camera, fit(self.shape, layout.n_shape), fit(self.expression, layout.n_expression), self.pose)
+
+
+@dataclass
+class GeneratorOutput:
+    image: torch.Tensor
+    depth: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def image_uint8(self) -> torch.Tensor:
+        """Images as ``(B, 3, H, W)`` uint8 (float inputs are clamped to [0, 1] and rounded)."""
+        if self.image.dtype == torch.uint8:
+            return self.image
+        return (self.image.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+class Generator(ABC):
+    """Base class of head generators.
+
+    Subclasses set ``z_dim``, ``resolution``, ``flame_layout`` and ``provides_depth`` and implement
+    :meth:`synthesize`. ``load(ckpt, device)`` builds an instance from a checkpoint path or name.
+    ``describe()`` feeds the result file's ``checkpoint`` block.
+    """
+
+    name: str = "generator"
+    z_dim: int = 512
+    resolution: int = 64
+    flame_layout: FlameLayout = FlameLayout()
+    provides_depth: bool = False
+    head_model: str | None = None  # name or path of the head model its FLAME controls refer to
+
+    @classmethod
+    def load(cls, ckpt: str | None, device: str = "cpu") -> Generator:
+        """Build the generator from ``ckpt`` (a path, or None for built-ins)."""
+        return cls()  # type: ignore[call-arg]
+
+    @abstractmethod
+    def synthesize(self, z: torch.Tensor, controls: Controls, truncation_psi: float = 1.0) -> GeneratorOutput:
+        """Render one image per row of ``z``/``controls``; must be deterministic given its inputs."""
+
+    def describe(self) -> dict:
+        return {"generator": self.name, "z_dim": self.z_dim, "resolution": self.resolution}

@@ -1,0 +1,161 @@
+"""Result files (schema version 1): writing atomically, loading and validating.
+
+The schema is documented in ``docs/result-schema.md``; :data:`RESULT_SCHEMA` is the machine-checked form.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from omnibench.errors import ResultFileError
+
+SCHEMA_VERSION = 1
+
+_METRIC = {
+    "type": "object",
+    "required": ["value", "higher_is_better", "n", "ci95", "version", "variant", "failures"],
+    "properties": {
+        "value": {"type": ["number", "null"]},
+        "higher_is_better": {"type": "boolean"},
+        "n": {"type": "integer", "minimum": 0},
+        "ci95": {
+            "oneOf": [
+                {"type": "array", "items": {"type": ["number", "null"]}, "minItems": 2, "maxItems": 2},
+                {"type": "null"},
+            ]
+        },
+        "version": {"type": "integer", "minimum": 1},
+        "variant": {"type": "string"},
+        "failures": {"type": "integer", "minimum": 0},
+        "unit": {"type": "string"},
+        "details": {"type": "object"},
+    },
+}
+
+RESULT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "omnibench result file",
+    "type": "object",
+    "required": [
+        "schema_version",
+        "omnibench_version",
+        "created",
+        "git_sha",
+        "checkpoint",
+        "protocol",
+        "backbones",
+        "environment",
+        "metrics",
+        "timings",
+    ],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "omnibench_version": {"type": "string"},
+        "created": {"type": "string"},
+        "git_sha": {"type": ["string", "null"]},
+        "profile": {"type": "string"},
+        "checkpoint": {
+            "type": "object",
+            "required": ["path", "sha256", "generator"],
+            "properties": {
+                "path": {"type": "string"},
+                "sha256": {"type": ["string", "null"]},
+                "generator": {"type": "string"},
+                "label": {"type": "string"},
+            },
+        },
+        "protocol": {
+            "type": "object",
+            "required": ["name", "version", "seed", "hash"],
+            "properties": {
+                "name": {"type": "string"},
+                "version": {"type": "integer"},
+                "seed": {"type": "integer"},
+                "hash": {"type": "string"},
+            },
+        },
+        "backbones": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["name", "sha256"],
+                "properties": {"name": {"type": "string"}, "sha256": {"type": ["string", "null"]}},
+            },
+        },
+        "environment": {
+            "type": "object",
+            "required": ["python", "torch", "device"],
+        },
+        "metrics": {"type": "object", "additionalProperties": _METRIC},
+        "timings": {"type": "object", "additionalProperties": {"type": "number"}},
+    },
+}
+
+
+def validate_result(data: Any, source: str = "<result>") -> dict:
+    """Raise :class:`ResultFileError` naming the first problem if ``data`` is not a valid result."""
+    if not isinstance(data, dict):
+        raise ResultFileError(f"{source}: not a JSON object")
+    if data.get("schema_version") not in (None, SCHEMA_VERSION):
+        raise ResultFileError(
+            f"{source}: schema_version {data.get('schema_version')!r} is not supported (expected {SCHEMA_VERSION})"
+        )
+    try:
+        jsonschema.validate(data, RESULT_SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "<top>"
+        raise ResultFileError(f"{source}: invalid result file at '{where}': {exc.message}") from None
+    return data
+
+
+def load_result(path: str | os.PathLike) -> dict:
+    """Load and validate a result file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ResultFileError(f"result file '{p}' does not exist")
+    try:
+        data = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResultFileError(f"{p}: not valid JSON ({exc})") from None
+    return validate_result(data, str(p))
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def dumps_result(data: dict) -> str:
+    return json.dumps(_json_safe(data), indent=2, sort_keys=False) + "\n"
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_result(path: str | os.PathLike, data: dict) -> None:
+    """Validate then atomically write a result file."""
+    validate_result(_json_safe(data), str(path))
+    atomic_write_text(path, dumps_result(data))
