@@ -27,6 +27,8 @@ SEMANTIC_EXPRESSIONS = (
     "brow_asym", "blink_asym",
 )
 MM = 1e-3
+EYELID_MAX = 0.010  # peak eyelid displacement, m
+LID_BROW_Y = 0.050  # upper-lid weights fade from the lid margin to 0 at this height (the brow line)
 
 
 # ---------------------------------------------------------------- helpers
@@ -164,10 +166,10 @@ def lid_weights(mesh: HeadMesh, side: str) -> tuple[np.ndarray, np.ndarray, np.n
     head = np.zeros(mesh.n_vertices, bool)
     head[: mesh.n_head] = True
     front = head & (v[:, 2] > 0.0) & (sign * v[:, 0] > 0)
-    lateral = 1.0 - smoothstep(0.75, 1.0, np.abs(u))
+    lateral = 1.0 - smoothstep(1.0, 1.4, np.abs(u))
     above_lo = y >= y_lo
-    upper = front * above_lo * lateral * (1.0 - smoothstep(0.0, 1.0, (y - y_up) / np.maximum(0.040 - y_up, 1e-9)))
-    upper = np.where(y > 0.040, 0.0, upper)
+    upper = front * above_lo * lateral * (1.0 - smoothstep(0.0, 1.0, (y - y_up) / np.maximum(LID_BROW_Y - y_up, 1e-9)))
+    upper = np.where(y > LID_BROW_Y, 0.0, upper)
     lower = front * (~above_lo) * lateral * smoothstep(0.012, 0.020, y)
     return upper, lower, y_lo
 
@@ -252,6 +254,7 @@ def expression_basis(mesh: HeadMesh, regions: Regions, normals: np.ndarray,
         parity = -1 if k >= 13 else 1
         out[:, :, k] = symmetrise(f * gate[:, None], mesh.mirror_idx, parity)
     face_ids = np.flatnonzero(regions.masks["face"])
+    support = (gate > 0).astype(np.float64)
     basis = np.zeros((3 * n_v, N_EXPR))
     basis[:, :16] = np.linalg.qr(out[:, :, :16].reshape(3 * n_v, 16))[0]
     for k in range(16, N_EXPR):
@@ -270,7 +273,8 @@ def expression_basis(mesh: HeadMesh, regions: Regions, normals: np.ndarray,
         flat = f.reshape(-1)
         for _ in range(2):
             flat = flat - basis[:, :k] @ (basis[:, :k].T @ flat)
-        f = symmetrise(flat.reshape(n_v, 3), mesh.mirror_idx, 1 if col % 2 == 0 else -1)
+        flat = flat.reshape(n_v, 3) * support[:, None]  # exact zeros outside the face gate
+        f = symmetrise(flat, mesh.mirror_idx, 1 if col % 2 == 0 else -1)
         nrm = np.linalg.norm(f)
         if nrm < 1e-12:  # pragma: no cover - degenerate draw
             raise OmnibenchError("synthflame: degenerate random expression field")
@@ -336,7 +340,7 @@ def eyelids(mesh: HeadMesh) -> tuple[np.ndarray, np.ndarray]:
     for side in ("left", "right"):
         w, _, y_lo = lid_weights(mesh, side)
         d = np.zeros((mesh.n_vertices, 3))
-        d[:, 1] = -(mesh.vertices[:, 1] - y_lo) * w
+        d[:, 1] = -np.minimum((mesh.vertices[:, 1] - y_lo) * w, EYELID_MAX)
         d[:, 2] = 0.002 * w
         d[mesh.n_head:] = 0.0
         out.append(d)

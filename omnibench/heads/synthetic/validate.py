@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
+from threadpoolctl import threadpool_limits
 
 from omnibench.errors import OmnibenchError
 from omnibench.heads.synthetic.landmarks import evaluate
@@ -240,13 +241,14 @@ def _landmarks(h: SynthHead, c: _Checks) -> None:
 def validate_head(head: SynthHead) -> dict[str, object]:
     """Run every applicable check; raise :class:`SynthValidationError` listing failures, else return the report."""
     c = _Checks()
-    _topology(head, c)
-    if head.preset.anatomy_checks:
-        _anatomy(head, c)
-    _rigging(head, c)
-    _bases(head, c)
-    _lbs(head, c)
-    _landmarks(head, c)
+    with threadpool_limits(limits=1):
+        _topology(head, c)
+        if head.preset.anatomy_checks:
+            _anatomy(head, c)
+        _rigging(head, c)
+        _bases(head, c)
+        _lbs(head, c)
+        _landmarks(head, c)
     if c.failures:
         raise SynthValidationError(
             f"synthflame preset '{head.preset.name}' seed {head.seed} failed self-validation: " + "; ".join(c.failures)
