@@ -232,3 +232,36 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["heads", "make-synthetic", "--preset", "huge"])
     assert exc.value.code == 2
+
+
+def test_golden_statistics_of_tiny_seed0() -> None:
+    """Regression guard: any change to these numbers must come with a GENERATOR_VERSION bump."""
+    h = build_head("tiny", 0)
+    m = h.model
+    np.testing.assert_allclose(m["v_template"].sum(), -1.6327702010498122, rtol=1e-12)
+    np.testing.assert_allclose(np.abs(m["shapedirs"]).sum(), 29.656308261900598, rtol=1e-9)
+    np.testing.assert_allclose(np.abs(m["posedirs"]).sum(), 0.2234312708451887, rtol=1e-9)
+    assert int(h.landmarks.full.faces.sum()) == 26321 and int(h.landmarks.dyn_faces.sum()) == 636050
+    assert GENERATOR_VERSION == "1"
+
+
+def test_orthonormalise_replaces_dependent_columns() -> None:
+    from omnibench.heads.synthetic.bases import _orthonormalise
+    from omnibench.heads.synthetic.mesh import symmetrise
+
+    mesh = build_mesh(PRESETS["tiny"])
+    rng = np.random.default_rng(0)
+    raw = symmetrise(rng.standard_normal((3, mesh.n_vertices, 3)).transpose(1, 2, 0), mesh.mirror_idx, 1)
+    raw = np.moveaxis(raw, -1, 0).copy()
+    raw[2] = 2.0 * raw[0] - raw[1]  # dependent
+    calls = []
+
+    def fallback(k: int, par: int) -> np.ndarray:
+        calls.append((k, par))
+        return symmetrise(rng.standard_normal((mesh.n_vertices, 3)), mesh.mirror_idx, par)
+
+    q = _orthonormalise(raw, np.ones(3, dtype=np.int64), mesh, fallback)
+    assert calls == [(2, 1)]
+    flat = q.reshape(3, -1)
+    np.testing.assert_allclose(flat @ flat.T, np.eye(3), atol=1e-12)
+    assert float(flat[0] @ raw[0].reshape(-1)) > 0
