@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from omnibench.errors import CheckpointError
+from reference_model.sdf.checkpoint import load_sdf, save_sdf
 from reference_model.sdf.config import SDFConfig
 from reference_model.sdf.data import SDFDataSource, signed_distance
 from reference_model.sdf.losses import stage1_losses
 from reference_model.sdf.model import sdf_and_gradient
-from reference_model.sdf.checkpoint import load_sdf, save_sdf
 from reference_model.sdf.train import build_model, step_losses, train
 
 TINY = SDFConfig(n_param_sets=16, n_surface=64, n_off_surface=64, meshes_per_step=2, hidden=32, layers=4,
