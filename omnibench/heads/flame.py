@@ -257,10 +257,6 @@ class HeadModel(torch.nn.Module):
         transforms[..., :3, :3] = world_r
         transforms[..., :3, 3] = world_t
         transforms[..., 3, 3] = 1
-        if x["translation"] is not None:
-            t = x["translation"][:, None, :]
-            verts, posed_joints = verts + t, posed_joints + t
-            transforms[..., :3, 3] += t
 
         landmarks = landmarks3d = rows = None
         if self.has_landmarks:
@@ -271,6 +267,12 @@ class HeadModel(torch.nn.Module):
             landmarks = torch.cat([contour, static], dim=1)
         if self.has_landmarks3d:
             landmarks3d = lm.barycentric_points(verts, self.faces, self.full_idx, self.full_bary)
+        if x["translation"] is not None:  # added last (also to landmarks: exact translation equivariance)
+            t = x["translation"][:, None, :]
+            verts, posed_joints = verts + t, posed_joints + t
+            transforms[..., :3, 3] += t
+            landmarks = landmarks + t if landmarks is not None else None
+            landmarks3d = landmarks3d + t if landmarks3d is not None else None
         return HeadOutput(verts, posed_joints, landmarks, landmarks3d, rows, transforms)
 
 

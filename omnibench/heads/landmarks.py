@@ -39,6 +39,10 @@ class Embedding:
     face_idx: np.ndarray
     bary: np.ndarray
 
+    def normalized(self) -> Embedding:
+        """Barycentrics renormalised to sum to 1 in float64 (DECA stores float32 weights)."""
+        return Embedding(self.face_idx, self.bary / self.bary.sum(axis=-1, keepdims=True))
+
     def validate(self, n_faces: int, shape: tuple[int, ...], what: str) -> Embedding:
         if self.face_idx.shape != shape or self.bary.shape != (*shape, 3):
             raise OmnibenchError(
@@ -47,9 +51,9 @@ class Embedding:
             )
         if self.face_idx.size and (self.face_idx.min() < 0 or self.face_idx.max() >= n_faces):
             raise OmnibenchError(f"{what}: face index out of range [0, {n_faces}) - wrong mesh for this file?")
-        if not np.all(np.isfinite(self.bary)):
-            raise OmnibenchError(f"{what}: non-finite barycentric coordinates")
-        return self
+        if not np.all(np.isfinite(self.bary)) or np.any(np.abs(self.bary.sum(axis=-1) - 1) > 1e-3):
+            raise OmnibenchError(f"{what}: barycentric coordinates must be finite and sum to 1")
+        return self.normalized()
 
 
 def _as_array(value: Any, dtype: Any) -> np.ndarray:
