@@ -12,3 +12,14 @@ def register_all(registries: dict[str, Any]) -> None:
     metrics = registries["metrics"]
     metrics.register("fid", "metrics.fid:FID", replace=True)
     metrics.register("kid", "metrics.fid:KID", replace=True)
+
+    # identity + multi-view
+    backbones = registries["backbones"]
+    backbones.register("arcface", "metrics.backbones.arcface:ArcFaceBackbone", replace=True)
+    backbones.register("dlib", "metrics.backbones.dlib_backbone:DlibBackbone", replace=True)
+    backbones.register("synthetic", "metrics.backbones.synthetic:SyntheticBackbone", replace=True)
+    metrics.register("id-views", "metrics.identity:IdViews", replace=True)
+    metrics.register("id-expr", "metrics.identity:IdExpr", replace=True)
+    metrics.register("mv-reproj", "metrics.multiview:MvReproj", replace=True)
+    metrics.register("geometry", "metrics.multiview:Geometry", replace=True)
+    # end identity + multi-view
