@@ -123,28 +123,80 @@ def obj_bytes(vertices: np.ndarray, faces: np.ndarray) -> bytes:
 
 
 class TorchTensorStub:
-    """Marker: pickled as ``torch.tensor(<ndarray>)`` without importing torch (see :class:`_StubPickler`)."""
+    """Marker for an ndarray to be pickled exactly like a CPU ``torch.Tensor`` (see :class:`_StubPickler`)."""
 
     def __init__(self, array: np.ndarray) -> None:
-        self.array = array
+        self.array = np.ascontiguousarray(array)
 
 
-class _StubPickler(pickle._Pickler):  # the pure-Python pickler lets us emit opcodes for the stub
+class _GlobalRef:
+    """Marker pickled as the global ``module.name`` (GLOBAL opcode) without importing the module."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+
+class _StorageRef:
+    """Marker for the single storage of a legacy ``torch.save`` stream (pickled as a persistent id)."""
+
+    def __init__(self, storage_type: str, numel: int) -> None:
+        self.storage_type, self.numel = storage_type, numel
+
+
+_TORCH_STORAGE = {np.dtype(np.int64): "LongStorage", np.dtype(np.float32): "FloatStorage",
+                  np.dtype(np.float64): "DoubleStorage", np.dtype(np.int32): "IntStorage"}
+_TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_TORCH_LEGACY_PROTOCOL = 1001
+
+
+class _StubPickler(pickle._Pickler):  # the pure-Python pickler lets us emit opcodes for the markers
+    def persistent_id(self, obj: object) -> object:
+        if isinstance(obj, _StorageRef):
+            return ("storage", _GlobalRef("torch", obj.storage_type), "0", "cpu", obj.numel, None)
+        return None
+
     def save(self, obj: object, save_persistent_id: bool = True) -> None:
+        if isinstance(obj, _GlobalRef):
+            self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode("ascii"))
+            return
         if isinstance(obj, TorchTensorStub):
-            self.write(pickle.GLOBAL + b"torch\ntensor\n")
-            self.save(obj.array)
+            a = obj.array
+            self.write(pickle.GLOBAL + b"torch._utils\n_rebuild_tensor_v2\n" + pickle.MARK)
+            self.write(pickle.GLOBAL + b"torch.storage\n_load_from_bytes\n")
+            self.save(_torch_legacy_storage_bytes(a))
             self.write(pickle.TUPLE1 + pickle.REDUCE)
+            strides = tuple(int(s // a.itemsize) for s in a.strides)
+            for item in (0, tuple(int(n) for n in a.shape), strides, False):
+                self.save(item)
+            self.write(pickle.GLOBAL + b"collections\nOrderedDict\n" + pickle.EMPTY_TUPLE + pickle.REDUCE)
+            self.write(pickle.TUPLE + pickle.REDUCE)
             return
         super().save(obj, save_persistent_id)
+
+
+def _torch_legacy_storage_bytes(a: np.ndarray) -> bytes:
+    """The bytes ``torch.save(storage, _use_new_zipfile_serialization=False)`` writes, with storage key '0'.
+
+    Torch itself uses the storage's memory address as key, which makes pickled tensors irreproducible.
+    """
+    buf = io.BytesIO()
+    for header in (_TORCH_LEGACY_MAGIC, _TORCH_LEGACY_PROTOCOL,
+                   {"protocol_version": _TORCH_LEGACY_PROTOCOL, "little_endian": True,
+                    "type_sizes": {"short": 2, "int": 4, "long": 4}}):
+        buf.write(pickle.dumps(header, protocol=2))
+    _StubPickler(buf, protocol=2).dump(_StorageRef(_TORCH_STORAGE[a.dtype], a.size))
+    buf.write(pickle.dumps(["0"], protocol=2))
+    buf.write(np.int64(a.size).astype("<i8").tobytes())
+    buf.write(a.astype(a.dtype.newbyteorder("<")).tobytes())
+    return buf.getvalue()
 
 
 def deca_embedding(head: SynthHead) -> tuple[dict[str, object], bool]:
     """DECA/MICA ``landmark_embedding.npy`` dict; dynamic entries become torch tensors on load.
 
-    Torch tensors pickled by torch itself embed memory addresses (not reproducible), so the dynamic
-    entries are written as ``torch.tensor(ndarray)`` calls instead. Without torch installed they stay
-    ndarrays and the manifest says ``deca_tensor_compat: false``.
+    The tensors are written opcode for opcode the way ``pickle`` writes a CPU tensor (``_rebuild_tensor_v2``
+    of a legacy ``_load_from_bytes`` storage), but with a fixed storage key, without importing torch. Without
+    torch installed they stay ndarrays and the manifest says ``deca_tensor_compat: false``.
     """
     lm = head.landmarks
     d: dict[str, object] = {

@@ -265,3 +265,19 @@ def test_orthonormalise_replaces_dependent_columns() -> None:
     flat = q.reshape(3, -1)
     np.testing.assert_allclose(flat @ flat.T, np.eye(3), atol=1e-12)
     assert float(flat[0] @ raw[0].reshape(-1)) > 0
+
+
+def test_deca_file_without_torch_falls_back_to_ndarrays(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from omnibench.heads.synthetic import serialise as ser
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(ser.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    head = build_head("tiny", 0)
+    files, flags = ser.serialise(head)
+    assert flags == {"deca_tensor_compat": False}
+    deca = np.load(io.BytesIO(files["landmark_embedding.npy"]), allow_pickle=True)[()]
+    assert isinstance(deca["dynamic_lmk_faces_idx"], np.ndarray)
+    with pytest.raises(AttributeError):  # DECA calls .long() on the dynamic entries
+        deca["dynamic_lmk_faces_idx"].long()
