@@ -25,6 +25,7 @@ GENERATOR_NAME = "synthflame"
 GENERATOR_VERSION = "1"
 STATEMENT = "synthetic, not FLAME; no MPI data used"
 MANIFEST = "manifest.json"
+VERIFIED = ".verified.json"  # (size, mtime, inode) of each file at the last successful hash check
 # files that are byte-identical aliases of generic_model.pkl (hard-linked where the filesystem allows)
 ALIASES = ("flame2023.pkl", "flame/FLAME_NEUTRAL.pkl")
 
@@ -63,16 +64,44 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def manifest_is_valid(directory: Path, preset: str, seed: int, options: dict[str, object]) -> bool:
-    """True when ``directory`` holds a complete set of this generator version with matching hashes."""
+def _file_stats(directory: Path, rels: list[str]) -> dict[str, list[int]]:
+    out = {}
+    for rel in rels:
+        st = (directory / rel).stat()
+        out[rel] = [st.st_size, st.st_mtime_ns, st.st_ino]
+    return out
+
+
+def manifest_is_valid(directory: Path, preset: str, seed: int, options: dict[str, object], *,
+                      full: bool = False) -> bool:
+    """True when ``directory`` holds a complete set of this generator version with matching hashes.
+
+    Hashing a `small` set takes ~0.3 s, so after a successful check the (size, mtime, inode) of every file
+    is recorded in ``.verified.json``; later checks re-hash only when one of those changed (or ``full``).
+    """
+    directory = Path(directory)
     try:
-        man = json.loads((Path(directory) / MANIFEST).read_text())
+        man = json.loads((directory / MANIFEST).read_text())
         if (man.get("generator"), man.get("generator_version"), man.get("preset"), man.get("seed"),
                 man.get("options")) != (GENERATOR_NAME, GENERATOR_VERSION, preset, seed, options):
             return False
-        return all(sha256_file(Path(directory) / rel) == meta["sha256"] for rel, meta in man["files"].items())
-    except (OSError, ValueError, KeyError, TypeError):
+        rels = sorted(man["files"]) + [MANIFEST]
+        stats = _file_stats(directory, rels)
+        if not full:
+            try:
+                if json.loads((directory / VERIFIED).read_text()) == stats:
+                    return True
+            except (OSError, ValueError):
+                pass
+        if not all(sha256_file(directory / rel) == meta["sha256"] for rel, meta in man["files"].items()):
+            return False
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
+    try:
+        _write_atomic(directory / VERIFIED, json.dumps(stats).encode())
+    except OSError:  # read-only folder: fine, just re-hash next time
+        pass
+    return True
 
 
 def _version(pkg: str) -> str | None:
@@ -191,6 +220,7 @@ def write_files(directory: Path, files: dict[str, bytes], manifest: dict[str, ob
     """Write every file atomically; aliases of ``generic_model.pkl`` as hard links; manifest last."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MANIFEST).unlink(missing_ok=True)
+    (directory / VERIFIED).unlink(missing_ok=True)
     for rel, data in files.items():
         if rel in ALIASES:
             continue
@@ -198,6 +228,8 @@ def write_files(directory: Path, files: dict[str, bytes], manifest: dict[str, ob
     for rel in ALIASES:
         _link_or_write(directory / "generic_model.pkl", directory / rel, files[rel])
     _write_atomic(directory / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    # the bytes just written are the ones hashed into the manifest: stamp them as verified
+    _write_atomic(directory / VERIFIED, json.dumps(_file_stats(directory, sorted(files) + [MANIFEST])).encode())
 
 
 def generate_files(preset: str, seed: int, *, columns: int = 400, f_dtype: str = "uint32",
@@ -253,6 +285,8 @@ def make_synthetic_head(preset: str = "small", seed: int = 0, out_dir: Path | No
     try:
         write_files(tmp, files, manifest)
         if target.exists():
+            if manifest_is_valid(target, preset, seed, options):
+                return target  # another process finished first: keep its (identical) set
             shutil.rmtree(target, ignore_errors=True)
         try:
             os.replace(tmp, target)

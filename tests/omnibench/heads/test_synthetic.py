@@ -161,6 +161,11 @@ def test_reuse_and_regenerate(tiny: Path, tmp_path: Path, monkeypatch: pytest.Mo
     (d / "l_eyelid.npy").write_bytes(b"corrupt")
     make_synthetic_head("tiny", 3)
     assert calls == [1]
+    data = bytearray((d / "r_eyelid.npy").read_bytes())  # same size, one byte flipped
+    data[-1] ^= 0xFF
+    (d / "r_eyelid.npy").write_bytes(bytes(data))
+    make_synthetic_head("tiny", 3)
+    assert calls == [1, 1]
     assert np.load(d / "l_eyelid.npy").shape == (PRESETS["tiny"].expect_v, 3)
 
 
