@@ -245,7 +245,7 @@ class HeadModel(torch.nn.Module):
         theta = x["pose"] if x["pose"] is not None else torch.zeros(1, POSE_DIM, dtype=dtype, device=device)
         rot = axis_angle_to_matrix(theta.reshape(-1, N_JOINTS, 3)).expand(batch, -1, -1, -1)  # (B, 5, 3, 3)
         eye = torch.eye(3, dtype=dtype, device=device)
-        pose_feature = (rot[:, 1:] - eye).reshape(batch, -1)  # (B, 36)
+        pose_feature = (rot[:, 1:] - eye).reshape(batch, 9 * (N_JOINTS - 1))  # (B, 36)
 
         # steps 1 + 4 in one GEMM (coordinate planes), joints from the precomputed regressed basis
         feats = torch.cat([coeffs, pose_feature], dim=1)
@@ -273,7 +273,7 @@ class HeadModel(torch.nn.Module):
         # CPU: chunk the batch so the (b, 12, V) blended transforms stay small (cache-resident, no page faults)
         step = batch if planes.is_cuda else max(1, _SKIN_CHUNK_ELEMS // (12 * n_v))
         chunks = []
-        for b0 in range(0, batch, step):
+        for b0 in range(0, max(batch, 1), step):
             sl = slice(b0, b0 + step)
             chunks.append(self._skin(planes[sl], delta[sl],
                                      None if lids is None else lids[sl] if lids.shape[0] > 1 else lids,
