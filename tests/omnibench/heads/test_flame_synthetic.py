@@ -101,4 +101,19 @@ def test_deca_sign_picks_the_silhouette_row(small_dir, yaw_deg):
         faces = torch.from_numpy(data.dynamic_lmk.face_idx[row][away])
         normals = _face_normals(out.vertices, model.faces)[0, faces]
         scores[sign] = normals[:, 2].abs().mean().item()
-    assert scores[1] < scores[-1] - 0.1, scores
+    assert scores[1] < 0.5 * scores[-1], scores  # measured ~0.07 vs ~0.18 at 20 deg, 0.03 vs 0.32 at 35
+
+
+def test_matches_the_generators_own_reference_lbs(tiny_dir):
+    """Cross-check against the synthetic generator's independent float64 LBS (a second reference)."""
+    with open(tiny_dir / "generic_model.pkl", "rb") as fh:
+        raw = pickle.load(fh, encoding="latin1")
+    model = load_head_model(tiny_dir, dtype=torch.float64)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        p = dict(shape=rng.normal(size=300), expression=rng.normal(size=100), pose=rng.normal(size=15) * 0.3,
+                 translation=rng.normal(size=3) * 0.02)
+        ref = synthetic.reference_lbs(raw, **p)
+        out = model(**p)
+        np.testing.assert_allclose(out.vertices[0].numpy(), ref.vertices, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(out.joints[0].numpy(), ref.joints, rtol=0, atol=1e-10)
