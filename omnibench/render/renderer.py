@@ -156,8 +156,8 @@ def _render_one(verts: np.ndarray, faces: np.ndarray, camera: np.ndarray, res: i
         albedo[inside] = shading.MOUTH_INTERIOR * app.skin / app.skin.max()
         inside_hair = back & (mat == shading.HAIR)
         albedo[inside_hair] *= 0.55
-        ks = np.select([mat == shading.HAIR, mat == shading.SKIN], [0.10, 0.035], 0.6) * ~back
-        power = np.select([mat == shading.HAIR, mat == shading.SKIN], [10.0, 6.0], 80.0)
+        ks = np.select([mat == shading.HAIR, mat == shading.SKIN], [0.10, 0.035], 0.5) * ~back
+        power = np.select([mat == shading.HAIR, mat == shading.SKIN], [10.0, 6.0], 150.0)
         view = -ray_d / np.linalg.norm(ray_d, axis=1, keepdims=True)
         colour[idx] = albedo * shading.lambert(app, nrm) + shading.specular(app, nrm, view, ks, power)
     colour = colour.reshape(n_s, res, res, 3)
