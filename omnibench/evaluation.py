@@ -220,6 +220,7 @@ class EvalContext:
         self.batch_size = int(batch_size)
         self.cache_dir = cache_root()
         self.dist = dist_info or D.DistInfo()
+        self._gen_dist = self.dist  # collectives only while all ranks generate; see end_collective()
         self.progress = progress and self.dist.is_main and not os.environ.get("CI")
         self._real_arg = Path(real) if real else None
         self._labels_arg = Path(labels) if labels else None
@@ -242,6 +243,10 @@ class EvalContext:
     @property
     def world_size(self) -> int:
         return self.dist.world_size
+
+    def end_collective(self) -> None:
+        """After the shared generation phase: rank 0 runs metrics alone (no more collectives)."""
+        self._gen_dist = D.DistInfo()
 
     def head_model(self) -> Any:
         """``omnibench.heads.load_head_model(generator.head_model or 'synthetic')``, loaded once."""
@@ -285,25 +290,26 @@ class EvalContext:
     def ensure_set(self, set_name: str) -> SampleStore:
         """Generate the missing shards of ``set_name`` (all ranks take part; rank 0 writes)."""
         store = self.store(set_name)
-        missing = D.broadcast(store.missing() if self.dist.is_main else None, self.dist)
+        dist = self._gen_dist
+        missing = D.broadcast(store.missing() if dist.is_main else None, dist)
         if not missing:
             return store
         t0 = time.perf_counter()
         n_todo = sum(len(store.shard_range(s)) for s in missing)
         bar = _progress(n_todo, f"generate {set_name}", self.progress)
-        mine = D.assign(missing, self.dist)
-        rounds = -(-len(missing) // self.dist.world_size)
+        mine = D.assign(missing, dist)
+        rounds = -(-len(missing) // dist.world_size)
         for r in range(rounds):
             shard = mine[r] if r < len(mine) else None
             data = self._generate_shard(store, shard) if shard is not None else None
-            gathered = D.gather_to_main((shard, data), self.dist)
+            gathered = D.gather_to_main((shard, data), dist)
             if gathered is not None:
                 for s, d in gathered:
                     if s is not None:
                         store.write_shard(s, d)
                         bar.update(len(store.shard_range(s)))
         bar.close()
-        D.barrier(self.dist)
+        D.barrier(dist)
         self.timings[f"generate/{set_name}"] = self.timings.get(f"generate/{set_name}", 0.0) + time.perf_counter() - t0
         return store
 
@@ -629,6 +635,7 @@ def evaluate(
         for set_name in SET_NAMES:
             if any(set_name in cls.requires for _, cls, _ in chosen):
                 ctx.ensure_set(set_name)
+        ctx.end_collective()
         if not info.is_main:
             return None
         results: dict[str, dict] = {}

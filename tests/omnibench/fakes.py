@@ -101,4 +101,11 @@ def save_fake_checkpoint(path, gain: float = 1.0, kind: str = "fake-gen") -> Non
     save_checkpoint(path, kind, {"gain": torch.tensor(gain)})
 
 
-__all__ = ["FakeGenerator", "MeanPixel", "GroupSpread", "NeedsAsset", "save_fake_checkpoint", "np"]
+__all__ = ["FakeGenerator", "FakeGenerator64", "MeanPixel", "GroupSpread", "NeedsAsset", "save_fake_checkpoint", "np"]
+
+
+class FakeGenerator64(FakeGenerator):
+    """The fake generator at the quick protocol's 64 px (no resize)."""
+
+    name = "fake64"
+    resolution = 64
