@@ -50,10 +50,15 @@ def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cp
     or ``module:Class``; without it a path goes to the registered generator whose ``accepts(path)`` is true.
     """
     path: Path | None = None
+    named: str | None = None  # a name the generator resolves itself (e.g. a shipped checkpoint)
     if generator:
         cls = _generator_class(generator)
-        if ckpt not in (generator, cls.name) or Path(ckpt).exists():
+        if Path(ckpt).exists():
             path = Path(ckpt)
+        elif ckpt not in (generator, cls.name):
+            if any(sep in ckpt for sep in ("/", os.sep)) or ckpt.endswith((".pt", ".pth", ".pkl", ".ckpt")):
+                raise CheckpointError(f"checkpoint '{ckpt}' does not exist")
+            named = ckpt
     elif ckpt in GENERATORS:
         cls = GENERATORS.get(ckpt)
     else:
@@ -75,13 +80,16 @@ def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cp
                     f"checkpoint '{path}' is {what}, but generator '{cls.name}' needs kind '{cls.checkpoint_kind}'"
                 )
     try:
-        gen = cls.load(str(path) if path else None, device)
+        gen = cls.load(str(path) if path else named, device)
     except OmnibenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - any loader failure is a bad checkpoint from the user's view
         raise CheckpointError(
             f"cannot load '{path or ckpt}' with generator '{cls.name}': {type(exc).__name__}: {exc}"
         ) from None
+    resolved = getattr(gen, "path", None)
+    if path is None and isinstance(resolved, (str, Path)) and Path(resolved).is_file():
+        path = Path(resolved)  # the generator found a shipped or cached checkpoint for a name
     info = {
         "path": str(path) if path else ckpt,
         "sha256": sha256_file(path) if path else None,
@@ -103,10 +111,10 @@ def _detect_generator(path: Path) -> type[Generator]:
     for name in GENERATORS.names():
         try:
             cls = GENERATORS.get(name)
-        except OmnibenchError:
+            if cls.accepts(path):
+                return cls
+        except Exception:  # noqa: BLE001 - a broken plug-in must not hide the others
             continue
-        if getattr(cls, "checkpoint_kind", None) and cls.checkpoint_kind == kind:
-            return cls
     if kind is None:
         raise CheckpointError(f"'{path}' is not an omnibench generator checkpoint; pass --generator NAME|module:Class")
     raise CheckpointError(
@@ -194,6 +202,8 @@ class EvalContext:
     * ``ctx.real_path`` / ``ctx.real_set`` (an opened ``omnibench.imagesets`` set) for metrics requiring ``real``
     * ``ctx.feature_cache(namespace, key, compute)`` content-addressed ``.npz`` cache (e.g. real-set features)
     * ``ctx.head_model()`` the head model the generator's controls refer to (loaded lazily)
+    * ``ctx.options``: metric options from ``--option KEY=VALUE`` (e.g. ``estimator``, ``identity_backbone``);
+      recorded in the result because they can change numbers
     * ``ctx.device``, ``ctx.batch_size``, ``ctx.seed``, ``ctx.cache_dir``, ``ctx.protocol``, ``ctx.generator``,
       ``ctx.rank``/``ctx.world_size``
     """
@@ -210,10 +220,12 @@ class EvalContext:
         labels: str | os.PathLike | None = None,
         progress: bool = True,
         dist_info: D.DistInfo | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         if batch_size < 1:
             raise OmnibenchError(f"--batch-size must be >= 1, got {batch_size}")
         self.protocol = protocol
+        self.options: dict[str, Any] = dict(options or {})
         self.generator = generator
         self.checkpoint = checkpoint
         self.device = device
@@ -419,7 +431,7 @@ def _prior_source(ctx: EvalContext) -> ControlSource:
     head = None
     try:
         head = ctx.head_model()
-    except MissingAssetError:
+    except OmnibenchError:
         if sample_controls is not None:
             raise
     if sample_controls is not None and head is not None:
@@ -606,6 +618,7 @@ def evaluate(
     batch_size: int = 16,
     seed: int | None = None,
     progress: bool = True,
+    options: dict[str, Any] | None = None,
 ) -> dict | None:
     """Run one evaluation and return the result dict (None on ranks other than 0 under torchrun).
 
@@ -628,7 +641,7 @@ def evaluate(
         dev = f"cuda:{info.local_rank}" if device == "cuda" and info.active else device
         gen, ckpt_block = resolve_generator(ckpt, generator, dev)
         ctx = EvalContext(proto, gen, ckpt_block, device=dev, batch_size=batch_size, real=real, labels=labels,
-                          progress=progress, dist_info=info)
+                          progress=progress, dist_info=info, options=options)
         needs_real = any("real" in cls.requires for _, cls, _ in chosen)
         if needs_real and info.is_main:
             ctx.real_set  # noqa: B018 - open and validate the real set before spending time on generation
@@ -644,8 +657,8 @@ def evaluate(
             t0 = time.perf_counter()
             try:
                 res = cls().compute(ctx, variant)
-            except MissingAssetError as exc:
-                if metrics is None:  # "all available metrics": skip those whose assets are absent
+            except OmnibenchError as exc:
+                if metrics is None:  # "all available metrics": skip those that cannot run here
                     skipped[key] = str(exc)
                     continue
                 raise
@@ -675,6 +688,7 @@ def evaluate(
             "real": _real_block(ctx) if needs_real else None,
             "metrics": results,
             "skipped": skipped,
+            "options": ctx.options,
             "run": {"batch_size": batch_size, "device": dev, "world_size": info.world_size},
             "timings": {k: round(v, 4) for k, v in ctx.timings.items()},
         }

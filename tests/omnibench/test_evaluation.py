@@ -232,3 +232,20 @@ def test_resize_policy(fresh_cache, tmp_path):
 
     with pytest.raises(OmnibenchError, match="resize_policy is 'none'"):
         EvalContext(strict, gen, block, progress=False).samples("main")
+
+
+def test_named_checkpoint_options_and_top_level_kind(fresh_cache, tmp_path):
+    fresh_cache()
+    r = _run(metrics=METRICS[:1], options={"estimator": "regressor"})
+    named = evaluate("shipped-gain3", generator=GEN, metrics=METRICS[:1], progress=False, protocol="tiny")
+    assert named["checkpoint"]["description"]["gain"] == 3.0
+    assert named["metrics"]["mean-pixel"]["value"] != r["metrics"]["mean-pixel"]["value"]
+    assert r["options"] == {"estimator": "regressor"}
+    import torch
+
+    from omnibench.generators.base import read_checkpoint_kind
+
+    torch.save({"kind": "omnibench.gan", "format": 1}, tmp_path / "g.pt")
+    assert read_checkpoint_kind(tmp_path / "g.pt") == "omnibench.gan"
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
+    assert read_checkpoint_kind(tmp_path / "plain.pt") is None
