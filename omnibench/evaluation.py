@@ -425,9 +425,13 @@ class EvalContext:
 
 def _prior_source(ctx: EvalContext) -> ControlSource:
     try:
-        from omnibench.data.synth import sample_controls  # type: ignore[attr-defined]
-    except ImportError:
-        sample_controls = None
+        from omnibench.data import synth  # type: ignore[attr-defined]
+
+        sample_controls = synth.sample_controls
+        version = getattr(synth, "SAMPLER_VERSION", None) or getattr(
+            __import__("omnibench.data.sampling", fromlist=["x"]), "SAMPLER_VERSION", None)
+    except (ImportError, AttributeError):
+        sample_controls, version = None, None
     head = None
     try:
         head = ctx.head_model()
@@ -435,23 +439,41 @@ def _prior_source(ctx: EvalContext) -> ControlSource:
         if sample_controls is not None:
             raise
     if sample_controls is not None and head is not None:
-        return HeadPrior(head, sample_controls)
+        return HeadPrior(head, sample_controls, version)
     if head is not None:
         return BuiltinPrior(int(head.n_shape), int(head.n_expression))
     return BuiltinPrior()
 
 
 def _default_real(ctx: EvalContext) -> Path | None:
-    """The synthetic profile's real set, built deterministically by ``omnibench.data.synth`` and cached."""
+    """The synthetic profile's real set: ``omnibench.data.synth`` renders it once, deterministically, into
+    ``cache_dir/datasets/`` (keyed by head model, size, resolution, seed and synth version)."""
     try:
         from omnibench.data import synth  # type: ignore[attr-defined]
     except ImportError:
         return None
-    build = getattr(synth, "ensure_dataset", None) or getattr(synth, "build_default_dataset", None)
+    build = getattr(synth, "synthesize_dataset", None)
     if build is None:
         return None
-    n = ctx.protocol.real_n or ctx.protocol.main.n
-    return Path(build(n=n, resolution=ctx.protocol.resolution, seed=ctx.protocol.seed))
+    p = ctx.protocol
+    n = p.real_n or p.main.n
+    head = ctx.generator.head_model or "synthetic"
+    head_sha = getattr(ctx.head_model(), "sha256", None) or "na"
+    name = f"synth-{_safe_name(head)}-{str(head_sha)[:12]}-n{n}-r{p.resolution}-s{p.seed}-v{getattr(synth, 'SYNTH_VERSION', '0')}"
+    out = ctx.cache_dir / "datasets" / name
+    if not (out / "manifest.json").is_file():
+        workers = max(1, min(4, os.cpu_count() or 1))
+        print(f"omnibench: building the default synthetic real set ({n} images at {p.resolution} px, one-off) "
+              f"in {out}", file=sys.stderr)
+        t0 = time.perf_counter()
+        build(out, n, resolution=p.resolution, head=head, seed=p.seed, workers=workers, force=True,
+              command=["omnibench", "evaluate (default real set)"], progress=ctx.progress)
+        ctx.timings["build/real"] = time.perf_counter() - t0
+    return out
+
+
+def _safe_name(s: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)[:32]
 
 
 def open_real_set(path: Path) -> Any:
