@@ -43,6 +43,10 @@ from omnibench.sampling import BuiltinPrior, ControlSource, HeadPrior, LabelBank
 # ------------------------------------------------------------------------------------------------ generators
 
 
+class GenerationError(OmnibenchError):
+    """The generator produced unusable samples (NaN, wrong shape, mixed sizes): always fatal."""
+
+
 def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cpu") -> tuple[Generator, dict]:
     """Build the generator for ``--ckpt``/``--generator``; returns (generator, checkpoint block).
 
@@ -313,7 +317,12 @@ class EvalContext:
         rounds = -(-len(missing) // dist.world_size)
         for r in range(rounds):
             shard = mine[r] if r < len(mine) else None
-            data = self._generate_shard(store, shard) if shard is not None else None
+            try:
+                data = self._generate_shard(store, shard) if shard is not None else None
+            except GenerationError:
+                raise
+            except OmnibenchError as exc:
+                raise GenerationError(str(exc)) from None
             gathered = D.gather_to_main((shard, data), dist)
             if gathered is not None:
                 for s, d in gathered:
@@ -667,9 +676,10 @@ def evaluate(
         needs_real = any("real" in cls.requires for _, cls, _ in chosen)
         if needs_real and info.is_main:
             ctx.real_set  # noqa: B018 - open and validate the real set before spending time on generation
-        for set_name in SET_NAMES:
-            if any(set_name in cls.requires for _, cls, _ in chosen):
-                ctx.ensure_set(set_name)
+        if info.active:  # every rank must take part in generation; single-process runs generate lazily
+            for set_name in SET_NAMES:
+                if any(set_name in cls.requires for _, cls, _ in chosen):
+                    ctx.ensure_set(set_name)
         ctx.end_collective()
         if not info.is_main:
             return None
@@ -677,14 +687,16 @@ def evaluate(
         backbones: dict[str, dict] = {}
         for key, cls, variant in chosen:
             t0 = time.perf_counter()
+            gen0 = _generation_seconds(ctx)
             try:
                 res = cls().compute(ctx, variant)
             except OmnibenchError as exc:
-                if metrics is None:  # "all available metrics": skip those that cannot run here
+                # "all available metrics": skip those that cannot run here, never hide a bad generator
+                if metrics is None and not isinstance(exc, (GenerationError, CheckpointError)):
                     skipped[key] = str(exc)
                     continue
                 raise
-            dt = time.perf_counter() - t0
+            dt = time.perf_counter() - t0 - (_generation_seconds(ctx) - gen0)
             ctx.timings[f"metric/{key}"] = dt
             results[key] = _metric_entry(cls, variant, res, proto, dt)
             for role, bb in (res.backbones or {}).items():
@@ -722,6 +734,10 @@ def evaluate(
         return result
     finally:
         D.shutdown(info)
+
+
+def _generation_seconds(ctx: EvalContext) -> float:
+    return sum(v for k, v in ctx.timings.items() if k.startswith(("generate/", "build/")))
 
 
 def _real_block(ctx: EvalContext) -> dict:

@@ -249,3 +249,24 @@ def test_named_checkpoint_options_and_top_level_kind(fresh_cache, tmp_path):
     assert read_checkpoint_kind(tmp_path / "g.pt") == "omnibench.gan"
     torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
     assert read_checkpoint_kind(tmp_path / "plain.pt") is None
+
+
+def test_default_metric_set_never_hides_generator_errors(fresh_cache, monkeypatch):
+    """With no --metrics, unavailable metrics are skipped, but NaN output is still fatal."""
+    from omnibench.errors import OmnibenchError
+    from omnibench.metric_api import METRICS as REG
+
+    fresh_cache()
+    REG.register("zz-mean-pixel", "tests.omnibench.fakes:MeanPixel", replace=True)
+    REG.register("zz-needs-asset", "tests.omnibench.fakes:NeedsAsset", replace=True)
+    try:
+        r = evaluate("fake", generator=GEN, protocol="tiny", progress=False)
+        assert "zz-needs-asset" in r["skipped"] and "imaginary-net" in r["skipped"]["zz-needs-asset"]
+        assert r["metrics"]["zz-mean-pixel"]["n"] == 400
+        fresh_cache()
+        monkeypatch.setenv("FAKE_NAN", "1")
+        with pytest.raises(OmnibenchError, match="NaN"):
+            evaluate("fake", generator=GEN, protocol="tiny", progress=False)
+    finally:
+        REG._items.pop("zz-mean-pixel", None)
+        REG._items.pop("zz-needs-asset", None)
