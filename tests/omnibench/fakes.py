@@ -103,7 +103,7 @@ def save_fake_checkpoint(path, gain: float = 1.0, kind: str = "fake-gen") -> Non
     save_checkpoint(path, kind, {"gain": torch.tensor(gain)})
 
 
-__all__ = ["FakeGenerator", "FakeGenerator64", "MeanPixel", "GroupSpread", "NeedsAsset", "save_fake_checkpoint", "np"]
+__all__ = ["FakeGenerator", "FakeGenerator64", "RealCount", "MeanPixel", "GroupSpread", "NeedsAsset", "save_fake_checkpoint", "np"]
 
 
 class FakeGenerator64(FakeGenerator):
@@ -111,3 +111,13 @@ class FakeGenerator64(FakeGenerator):
 
     name = "fake64"
     resolution = 64
+
+
+class RealCount(Metric):
+    """Number of real images (exercises ctx.real_set / ctx.real_path)."""
+
+    name = "real-count"
+    requires = ("real",)
+
+    def compute(self, ctx, variant):
+        return MetricResult(float(len(ctx.real_set)), len(ctx.real_set), details={"path": str(ctx.real_path)})
