@@ -3,7 +3,8 @@
 Identity = the latent ``z`` (which fixes the procedural appearance) plus the FLAME shape of that identity;
 training positives are renders of one identity under other cameras, expressions and jaw poses, with
 backgrounds randomised so that the background cannot carry identity (see
-:mod:`metrics.backbones.train_synthetic`). Every image counts as detected (the network has no face detector).
+:mod:`metrics.backbones.train_synthetic`). A second output, trained against non-head images (noise,
+backgrounds, scrambled renders), decides ``detected``: images without a head are failures, not embeddings.
 
 Input: uint8 ``(B, 3, H, W)``, resized to 64x64 (bilinear, antialiased), scaled to [-1, 1].
 Output: 64-d unit-norm embeddings. Weights are stored in float16 and run in float32; the shipped file is pinned by sha256 (:data:`WEIGHTS_SHA256`).
@@ -45,11 +46,17 @@ class EmbedNet(nn.Module):
     def __init__(self, width: int = 16, dim: int = EMBED_DIM) -> None:
         super().__init__()
         w = width
+        self.width = width
         self.features = nn.Sequential(
             _block(3, w), _block(w, 2 * w), _block(2 * w, 4 * w), _block(4 * w, 6 * w)
         )
         self.pool = nn.AdaptiveAvgPool2d(2)
         self.head = nn.Linear(6 * w * 2 * 2, dim)
+        self.det = nn.Linear(6 * w * 2 * 2, 1)  # "is a rendered head" logit
+
+    def detect_logit(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` logits of "this is a head" (> 0: detected)."""
+        return self.det(self.pool(self.features(x)).flatten(1))[:, 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.pool(self.features(x)).flatten(1)
