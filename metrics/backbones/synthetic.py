@@ -107,9 +107,13 @@ class SyntheticBackbone(IdentityBackbone):
     @torch.no_grad()
     def embed(self, images: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         arr = torch.from_numpy(as_uint8_nchw(images))
-        out = (
-            torch.cat([self.net(preprocess(arr[i : i + 1])) for i in range(arr.shape[0])])
-            if len(arr)
-            else torch.zeros(0, self.dim)
-        )
-        return out.float(), torch.ones(arr.shape[0], dtype=torch.bool)
+        embs, dets = [], []
+        for i in range(arr.shape[0]):  # one image at a time: numbers never depend on the batch size
+            f = self.net.pool(self.net.features(preprocess(arr[i : i + 1]))).flatten(1)
+            embs.append(nn.functional.normalize(self.net.head(f), dim=1))
+            dets.append(self.net.det(f)[:, 0] > 0)
+        if not embs:
+            return torch.zeros(0, self.dim), torch.zeros(0, dtype=torch.bool)
+        det = torch.cat(dets)
+        emb = torch.where(det[:, None], torch.cat(embs), torch.zeros(1))
+        return emb.float(), det

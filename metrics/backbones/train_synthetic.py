@@ -38,8 +38,9 @@ from omnibench.errors import OmnibenchError
 
 
 # ---------------------------------------------------------------- data
-def render_identities(head: str, start: int, n_ids: int, n_views: int, seed: int, resolution: int,
-                      log=print) -> dict[str, np.ndarray]:
+def render_identities(
+    head: str, start: int, n_ids: int, n_views: int, seed: int, resolution: int, log=print
+) -> dict[str, np.ndarray]:
     """uint8 premultiplied foreground ``(N, 3, R, R)``, uint8 mask ``(N, R, R)``, ids ``(N,)``, raw images."""
     from omnibench.data.sampling import sample_controls, sample_latents
 
@@ -52,7 +53,9 @@ def render_identities(head: str, start: int, n_ids: int, n_views: int, seed: int
     for k, i in enumerate(range(start, start + n_ids)):
         z = sample_latents(1, seed, gen.z_dim, i).repeat(n_views, 1)
         c = sample_controls(n_views, seed + 1, gen.model, start_index=i * n_views)
-        c = Controls(camera=c.camera, shape=c.shape[:1].repeat(n_views, 1), expression=c.expression, pose=c.pose)
+        c = Controls(
+            camera=c.camera, shape=c.shape[:1].repeat(n_views, 1), expression=c.expression, pose=c.pose
+        )
         out = gen.synthesize(z, c)
         img = out.image.double().numpy()
         m = out.mask.double().numpy()
@@ -62,7 +65,12 @@ def render_identities(head: str, start: int, n_ids: int, n_views: int, seed: int
         ids.extend([i] * n_views)
         if (k + 1) % 100 == 0:
             log(f"  rendered {k + 1}/{n_ids} identities ({time.time() - t0:.0f}s)")
-    return {"fg": np.concatenate(fgs), "mask": np.concatenate(masks), "ids": np.asarray(ids), "raw": np.concatenate(raws)}
+    return {
+        "fg": np.concatenate(fgs),
+        "mask": np.concatenate(masks),
+        "ids": np.asarray(ids),
+        "raw": np.concatenate(raws),
+    }
 
 
 def premultiplied_foreground(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -127,7 +135,10 @@ def negatives(rng: np.random.Generator, n: int, res: int, fg: np.ndarray, mask: 
     out[bg] = random_backgrounds(rng, int(bg.sum()), res)
     sc = np.flatnonzero(kind == 3)
     if sc.size:
-        src = augment(fg[rng.integers(0, len(fg), sc.size)], mask[rng.integers(0, len(fg), sc.size)], rng) / 255.0
+        src = (
+            augment(fg[rng.integers(0, len(fg), sc.size)], mask[rng.integers(0, len(fg), sc.size)], rng)
+            / 255.0
+        )
         t = res // 8
         for j, i in enumerate(sc):
             tiles = src[j].reshape(3, 8, t, 8, t).transpose(1, 3, 0, 2, 4).reshape(64, 3, t, t)
@@ -171,21 +182,37 @@ def evaluate(net: EmbedNet, images: np.ndarray, ids: np.ndarray, neg: np.ndarray
 
 
 def train(args: argparse.Namespace, log=print) -> dict:
-    torch.manual_seed(args.seed)
+    """Render, train and evaluate; returns ``{"net", "eval", "seconds"}`` (global torch settings restored)."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
+    try:
+        return _train(args, log)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _train(args: argparse.Namespace, log=print) -> dict:
+    torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t0 = time.time()
-    log(f"rendering {args.identities}+{args.val_identities} identities x {args.views} views at {args.resolution}px")
+    log(
+        f"rendering {args.identities}+{args.val_identities} identities x {args.views} views at {args.resolution}px"
+    )
     tr = render_identities(args.head, 0, args.identities, args.views, args.seed, args.resolution, log)
-    va = render_identities(args.head, 10_000_000, args.val_identities, args.views, args.seed, args.resolution, log)
+    va = render_identities(
+        args.head, 10_000_000, args.val_identities, args.views, args.seed, args.resolution, log
+    )
     log(f"rendered in {time.time() - t0:.0f}s")
     val_neg = negatives(np.random.default_rng(args.seed + 7), 256, args.resolution, va["fg"], va["mask"])
     net = EmbedNet(width=args.width)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     n_ids = args.identities
     steps_per_epoch = max(1, n_ids // args.batch_ids)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch
+    )
     by_id = np.arange(n_ids * args.views).reshape(n_ids, args.views)
     for epoch in range(args.epochs):
         perm = rng.permutation(n_ids)
@@ -199,15 +226,18 @@ def train(args: argparse.Namespace, log=print) -> dict:
             emb = F.normalize(net.head(feats[: len(sel)]), dim=1)
             logit = net.det(feats)[:, 0]
             target = torch.cat([torch.ones(len(sel)), torch.zeros(len(neg))])
-            loss = supcon(emb, torch.from_numpy(tr["ids"][sel])) + F.binary_cross_entropy_with_logits(logit, target)
+            bce = F.binary_cross_entropy_with_logits(logit, target)
+            loss = supcon(emb, torch.from_numpy(tr["ids"][sel])) + args.det_weight * bce
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            tot += float(loss)
+            tot += float(loss.detach())
         if (epoch + 1) % max(1, args.epochs // 10) == 0 or epoch == args.epochs - 1:
             ev = evaluate(net, va["raw"], va["ids"], val_neg)
-            log(f"epoch {epoch + 1}/{args.epochs} loss {tot / steps_per_epoch:.4f} held-out {json.dumps({k: round(v, 4) for k, v in ev.items()})} ({time.time() - t0:.0f}s)")
+            log(
+                f"epoch {epoch + 1}/{args.epochs} loss {tot / steps_per_epoch:.4f} held-out {json.dumps({k: round(v, 4) for k, v in ev.items()})} ({time.time() - t0:.0f}s)"
+            )
     net.eval()
     ev = evaluate(net, va["raw"], va["ids"], val_neg)
     net.eval()
@@ -233,7 +263,9 @@ def save_checkpoint(net: EmbedNet, meta: dict, out: Path) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m metrics.backbones.train_synthetic", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m metrics.backbones.train_synthetic", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--out", type=Path, required=True, help="checkpoint path (.pt)")
     p.add_argument("--head", default="synthetic", help="head model spec rendered by the oracle")
     p.add_argument("--identities", type=int, default=1200)
@@ -244,8 +276,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-ids", type=int, default=32, help="identities per batch (x views images)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--width", type=int, default=16)
+    p.add_argument("--det-weight", type=float, default=1.0, help="weight of the head/non-head loss")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     a = p.parse_args(argv)
     if a.identities < a.batch_ids or a.views < 2 or a.val_identities < 2:
         raise OmnibenchError("need identities >= batch-ids, views >= 2 and val-identities >= 2")
@@ -258,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     from omnibench.render import APPEARANCE_VERSION, RENDERER_VERSION
 
     meta = {
-        "command": "python -m metrics.backbones.train_synthetic " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m metrics.backbones.train_synthetic "
+        + " ".join(sys.argv[1:] if argv is None else argv),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "renderer_version": RENDERER_VERSION,
         "appearance_version": APPEARANCE_VERSION,
