@@ -23,3 +23,11 @@ def register_all(registries: dict[str, Any]) -> None:
     metrics.register("mv-reproj", "metrics.multiview:MvReproj", replace=True)
     metrics.register("geometry", "metrics.multiview:Geometry", replace=True)
     # end identity + multi-view
+
+    # control accuracy
+    metrics.register("aed", "metrics.control:AED", replace=True)
+    metrics.register("asd", "metrics.control:ASD", replace=True)
+    metrics.register("apd", "metrics.control:APD", replace=True)
+    if "estimators" in registries:  # keep in sync with metrics.estimators.BUILTIN_ESTIMATORS
+        registries["estimators"].register("regressor", "metrics.estimators.regressor:RegressorEstimator", replace=True)
+        registries["estimators"].register("landmark-fit", "metrics.estimators.landmark_fit:LandmarkFitEstimator", replace=True)
