@@ -1,0 +1,46 @@
+"""Training data for Stage II: an EG3D-style dataset (images + camera + FLAME labels) held in memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class TrainingSet:
+    images: torch.Tensor  # (N, 3, H, W) uint8
+    camera: torch.Tensor  # (N, 25)
+    shape: torch.Tensor  # (N, S)
+    expression: torch.Tensor  # (N, E)
+    pose: torch.Tensor  # (N, 15)
+    content_hash: str = ""
+    path: str = ""
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {
+            "image": self.images[idx].float() / 255.0,
+            "camera": self.camera[idx],
+            "shape": self.shape[idx],
+            "expression": self.expression[idx],
+            "pose": self.pose[idx],
+        }
+
+
+def load_training_set(path: str) -> TrainingSet:
+    """Read an EG3D-style dataset folder written by ``omnibench data synth`` (or any with FLAME labels)."""
+    from omnibench.data.dataset import load_dataset
+
+    ds = load_dataset(path)
+    return TrainingSet(
+        images=ds.images_uint8(),
+        camera=ds.cameras(),
+        shape=ds.flame("shape"),
+        expression=ds.flame("expression"),
+        pose=ds.flame("pose"),
+        content_hash=ds.content_hash,
+        path=str(path),
+    )
