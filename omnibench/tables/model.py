@@ -64,7 +64,7 @@ class Block:
 @dataclass
 class Table:
     blocks: list[Block]
-    caption: str = "Comparison of models; mean ± half the 95% interval."
+    caption: str = "Comparison of models: metric value ± half its 95% interval; best per column in bold."
 
 
 def run_label(data: dict[str, Any], path: str) -> str:
