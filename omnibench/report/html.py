@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from dataclasses import dataclass, field
 
 from omnibench import __version__
@@ -68,6 +69,14 @@ def _prov_rows(run: Run) -> list[tuple[str, str]]:
                               for k, m in d["metrics"].items())),
         ("timings", ", ".join(f"{k} {v:.1f}" for k, v in d["timings"].items()) or "none"),
     ]
+    if d.get("real"):
+        rows.append(("real set", ", ".join(f"{k} {v}" for k, v in d["real"].items())))
+    if d.get("sampling"):
+        rows.append(("sampling", "; ".join(
+            f"{name}: n={s.get('n')}, controls {json.dumps(s.get('controls'), sort_keys=True)}"
+            for name, s in d["sampling"].items() if isinstance(s, dict))))
+    if d.get("skipped"):
+        rows.append(("skipped metrics", "; ".join(f"{k}: {v}" for k, v in d["skipped"].items())))
     return rows
 
 

@@ -50,6 +50,9 @@ def metric_figure(table: Table, key: str) -> bytes:
             ax.errorbar([value], [y], xerr=None if half is None else [[half], [half]], fmt="o", color=colour,
                         capsize=3, label=f"block {blk}")
             labels.append(f"{row} [{blk}]")
+        values = [v for _, _, v, _ in series]
+        if min(values) > 0 and max(values) / min(values) > 100:
+            ax.set_xscale("log")  # e.g. a noise generator's FID next to a real model's
         ax.set_yticks(range(len(series)), labels)
         ax.invert_yaxis()
         ax.set_title(f"{col.label} {arrow(col.higher_is_better)} "
