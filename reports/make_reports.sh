@@ -8,11 +8,14 @@ PY="${PYTHON:-python}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 ob() { "$PY" -m omnibench "$@"; }
 OUT=reports
+# Metrics that run offline on the synthetic profile (identity via dlib, whose weights ship in a wheel);
+# override with OMNIBENCH_REPORT_METRICS=comma,list (names or name@variant, as for 'omnibench evaluate').
+METRICS="${OMNIBENCH_REPORT_METRICS:-fid,kid,aed,apd,asd,id-views@dlib,id-expr@dlib,mv-reproj,geometry}"
 RUNS=()
 mkdir -p "$OUT/runs" "$OUT/figures"
 
 for gen in oracle oracle-noexpr oracle-noshape noise; do
-  ob evaluate --ckpt "$gen" --protocol quick --out "$OUT/runs/$gen.json" --no-progress > /dev/null
+  ob evaluate --ckpt "$gen" --protocol quick --metrics "$METRICS" --out "$OUT/runs/$gen.json" --no-progress > /dev/null
   RUNS+=("$OUT/runs/$gen.json")
 done
 
