@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate reports/ for the embedded default: the quick protocol on the synthetic profile, built-in
-# generators. Usage: reports/make_reports.sh   (PYTHON=/path/to/python to choose the interpreter)
+# generators. Usage: reports/make_reports.sh [--keep-runs]   (PYTHON=/path/to/python to choose the interpreter)
 # Documented in docs/tables-and-reports.md ("Regenerating reports/").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +14,11 @@ METRICS="${OMNIBENCH_REPORT_METRICS:-fid,kid,aed,apd,asd,id-views@dlib,id-expr@d
 RUNS=()
 mkdir -p "$OUT/runs" "$OUT/figures"
 
+# --keep-runs: re-render tables, figures and report from the existing reports/runs/*.json (no evaluation)
 for gen in oracle oracle-noexpr oracle-noshape noise; do
-  ob evaluate --ckpt "$gen" --protocol quick --metrics "$METRICS" --out "$OUT/runs/$gen.json" --no-progress > /dev/null
+  if [ "${1:-}" != "--keep-runs" ]; then
+    ob evaluate --ckpt "$gen" --protocol quick --metrics "$METRICS" --out "$OUT/runs/$gen.json" --no-progress > /dev/null
+  fi
   RUNS+=("$OUT/runs/$gen.json")
 done
 
