@@ -211,7 +211,7 @@ class HeadModel(torch.nn.Module):
         return batch, out
 
     def _skin(self, planes: torch.Tensor, delta: torch.Tensor, lids: torch.Tensor | None,
-              translation: torch.Tensor | None) -> torch.Tensor:
+              translation: torch.Tensor | None, out: torch.Tensor | None = None) -> torch.Tensor:
         """planes (b, 3, V) rest vertices; delta (b, 5, 3, 4) = [R_j - I | t_j] -> posed vertices (b, V, 3)."""
         b, n_v = planes.shape[0], planes.shape[2]
         blend = (delta.permute(0, 2, 3, 1).reshape(-1, N_JOINTS) @ self.lbs_weights_t).view(b, 3, 4, n_v)
@@ -226,6 +226,8 @@ class HeadModel(torch.nn.Module):
             if translation is not None:
                 acc.add_(translation[:, c, None])
             coords.append(acc)
+        if out is not None:  # no-grad fast path: write straight into the caller's (b, V, 3) slice
+            return torch.stack(coords, dim=2, out=out)
         return torch.stack(coords, dim=2)
 
     def forward(self, shape: Any = None, expression: Any = None, pose: Any = None, translation: Any = None,
@@ -272,13 +274,20 @@ class HeadModel(torch.nn.Module):
         trans_in = x["translation"]
         # CPU: chunk the batch so the (b, 12, V) blended transforms stay small (cache-resident, no page faults)
         step = batch if planes.is_cuda else max(1, _SKIN_CHUNK_ELEMS // (12 * n_v))
-        chunks = []
-        for b0 in range(0, max(batch, 1), step):
-            sl = slice(b0, b0 + step)
-            chunks.append(self._skin(planes[sl], delta[sl],
-                                     None if lids is None else lids[sl] if lids.shape[0] > 1 else lids,
-                                     None if trans_in is None else trans_in[sl] if trans_in.shape[0] > 1 else trans_in))
-        verts = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+        tensors = [t for t in (planes, delta, lids, trans_in) if t is not None]
+        if step >= batch:
+            verts = self._skin(planes, delta, lids, trans_in)
+        else:
+            grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+            buffer = None if grad else torch.empty(batch, n_v, 3, dtype=dtype, device=device)
+            chunks = []
+            for b0 in range(0, batch, step):
+                sl = slice(b0, b0 + step)
+                chunks.append(self._skin(
+                    planes[sl], delta[sl], None if lids is None else lids[sl] if lids.shape[0] > 1 else lids,
+                    None if trans_in is None else trans_in[sl] if trans_in.shape[0] > 1 else trans_in,
+                    out=None if buffer is None else buffer[sl]))
+            verts = buffer if buffer is not None else torch.cat(chunks)
         posed_joints = (world_r @ joints[..., None])[..., 0] + world_t
         transforms = torch.zeros(batch, N_JOINTS, 4, 4, dtype=dtype, device=device)
         transforms[..., :3, :3] = world_r
