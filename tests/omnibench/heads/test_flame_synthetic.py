@@ -117,3 +117,17 @@ def test_matches_the_generators_own_reference_lbs(tiny_dir):
         out = model(**p)
         np.testing.assert_allclose(out.vertices[0].numpy(), ref.vertices, rtol=0, atol=1e-10)
         np.testing.assert_allclose(out.joints[0].numpy(), ref.joints, rtol=0, atol=1e-10)
+
+
+def test_generator_variants_load_or_fail_clearly(tmp_path, tiny_dir):
+    from omnibench.errors import OmnibenchError
+
+    bad = synthetic.make_synthetic_head(preset="tiny", seed=0, out_dir=tmp_path / "c350", columns=350)
+    with pytest.raises(OmnibenchError, match="350.*400"):
+        load_head_model(bad / "generic_model_chumpy.pkl")
+    alt = synthetic.make_synthetic_head(preset="tiny", seed=0, out_dir=tmp_path / "alt", f_dtype="int64",
+                                        kintree_sentinel=False)
+    ref = load_flame_data(tiny_dir)
+    other = load_flame_data(alt)
+    np.testing.assert_array_equal(other.faces, ref.faces)
+    assert other.parents.tolist() == ref.parents.tolist() == [-1, 0, 1, 1, 1]
