@@ -1,7 +1,7 @@
 """FLAME forward throughput on CPU vs the bound set by its blendshape matmul, measured in the same run.
 
-The forward pass's unavoidable work is one GEMM ``(B, K + 36) @ (K + 36, 3V)`` (shape + expression +
-pose-corrective bases, K = n_shape + n_expression); everything else (Rodrigues, joint chain, skinning,
+The forward pass's unavoidable work is one GEMM ``(B, K + 36) @ (K + 36, 3V + 15)`` (shape + expression +
+pose-corrective bases and the regressed joints, K = n_shape + n_expression); everything else (Rodrigues, joint chain, skinning,
 landmarks) is overhead. We time that exact GEMM (same buffers, same dtype) and the full forward pass,
 interleaved so that machine load affects both alike, and report ``ratio = t_gemm / t_forward`` (goal >= 0.5).
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                   pose=0.2 * torch.randn(b, 15, generator=gen), translation=0.01 * torch.randn(b, 3, generator=gen))
     params = {k: v.to(dtype) for k, v in params.items()}
     feats = torch.randn(b, model.blend_basis.shape[0], generator=gen).to(dtype)
-    flat_template = model.v_template.reshape(1, -1)
+    flat_template = model.template_planes
 
     def gemm() -> None:
         torch.addmm(flat_template, feats, model.blend_basis)
