@@ -15,6 +15,8 @@ the head) and an anti-aliased mask. Rendering is per sample, so results do not d
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from omnibench.errors import OmnibenchError
@@ -40,6 +42,9 @@ class OracleGenerator(Generator):
 
             self.model = load_head_model(head, dtype=torch.float64)  # float64: pixels never hinge on rounding
             self.head_model = head
+        elif isinstance(head, torch.nn.Module):  # a private float64 copy: same pixels however it was loaded
+            self.model = copy.deepcopy(head).to(torch.float64)
+            self.head_model = str(getattr(head, "name", type(head).__name__))
         else:
             self.model = head
             self.head_model = str(getattr(head, "name", type(head).__name__))

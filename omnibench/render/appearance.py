@@ -95,7 +95,7 @@ class Appearance:
         u = dict(zip(PARAMETERS, ndtr(full[: len(PARAMETERS)])))
         hair_field = full[len(PARAMETERS):]
 
-        tone = u["skin_lightness"]
+        tone = u["skin_lightness"] ** 2.2  # skewed toward lighter tones, as in FFHQ
         skin = (1 - tone) * _SKIN_LIGHT + tone * _SKIN_DARK
         skin = skin * np.array([1.0 + 0.06 * (u["skin_warmth"] - 0.5), 1.0, 1.0 - 0.10 * (u["skin_warmth"] - 0.5)])
         lip = skin * np.array([0.86, 0.58, 0.58]) * (0.85 + 0.25 * u["lip_tint"]) + np.array([0.05, 0.0, 0.01])
@@ -124,7 +124,7 @@ class Appearance:
             strand_frequency=30 + 50 * u["strand_frequency"], hair_field=hair_field.copy(),
             background=bg, bg_gradient=0.35 * (u["bg_gradient"] - 0.5),
             light_dir=light, light_colour=np.array([1 + 0.12 * warm, 1.0, 1 - 0.12 * warm]),
-            ambient=0.38 + 0.22 * u["ambient"], eye_lining=0.25 + 0.5 * u["eye_lining"],
+            ambient=0.45 + 0.2 * u["ambient"], eye_lining=0.25 + 0.5 * u["eye_lining"],
         )
 
     @classmethod

@@ -153,7 +153,7 @@ def _render_one(verts: np.ndarray, faces: np.ndarray, camera: np.ndarray, res: i
             if e.any():
                 albedo[e] = shading.eye_albedo(regions, app, canon[e], np.full(int(e.sum()), side))
         inside = back & (mat == shading.SKIN)
-        albedo[inside] = shading.MOUTH_INTERIOR * app.skin / app.skin.max()
+        albedo[inside] = shading.MOUTH_INTERIOR * app.skin
         inside_hair = back & (mat == shading.HAIR)
         albedo[inside_hair] *= 0.55
         ks = np.select([mat == shading.HAIR, mat == shading.SKIN], [0.10, 0.035], 0.5) * ~back

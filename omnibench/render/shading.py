@@ -14,7 +14,7 @@ from omnibench.render.hair import _smoothstep, hair_weight, head_polar
 from omnibench.render.regions import HeadRegions
 
 SKIN, LEFT_EYE, RIGHT_EYE, HAIR = 0, 1, 2, 3
-MOUTH_INTERIOR = np.array([0.22, 0.07, 0.07])
+MOUTH_INTERIOR = np.array([0.45, 0.22, 0.22])  # times the skin albedo: mouth cavity / inside of the neck
 SCLERA = np.array([0.90, 0.88, 0.85])
 PUPIL = np.array([0.02, 0.02, 0.02])
 IRIS_ANGLE, PUPIL_ANGLE = 0.50, 0.20  # radians from the eyeball's forward axis
@@ -107,10 +107,10 @@ def hair_albedo(regions: HeadRegions, app: Appearance, canon: np.ndarray, skin: 
 
 
 def lambert(app: Appearance, normals: np.ndarray) -> np.ndarray:
-    """Lighting factor ``(N, 3)``: ambient + (1 - ambient) * wrapped Lambert, tinted by the light colour."""
+    """Lighting factor ``(N, 3)``: 1.2 * (ambient + (1 - ambient) * wrapped Lambert), tinted by the light colour."""
     ndl = normals @ app.light_dir
     diffuse = np.clip((ndl + 0.25) / 1.25, 0, 1)
-    return (app.ambient + (1 - app.ambient) * diffuse)[:, None] * app.light_colour[None]
+    return (1.2 * (app.ambient + (1 - app.ambient) * diffuse))[:, None] * app.light_colour[None]
 
 
 def specular(app: Appearance, normals: np.ndarray, view: np.ndarray, strength: np.ndarray, power: np.ndarray) -> np.ndarray:
