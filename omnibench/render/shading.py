@@ -76,7 +76,13 @@ def skin_albedo(regions: HeadRegions, app: Appearance, canon: np.ndarray, weight
             rgb = _mix(rgb, SCLERA, white)
             iris = (1 - _smoothstep(0.45, 0.55, np.hypot(x - c[0], y - c[1]) / regions.eye_radius)) * front
             rgb = _mix(rgb, app.iris, iris)
-    return rgb
+    # clothing: a shirt collar on the lowest band of the neck (higher at the back), gated by the neck mask
+    phi, h = head_polar(regions, canon)
+    line = app.collar_height + 0.012 * (1 - np.cos(phi)) / 2
+    shirt = 1 - _smoothstep(line - 0.0015, line + 0.0015, h)
+    if "neck" in weights:
+        shirt = shirt * np.clip(weights["neck"] * 2, 0, 1)
+    return _mix(rgb, np.broadcast_to(app.shirt, rgb.shape), shirt)
 
 
 def eye_albedo(regions: HeadRegions, app: Appearance, canon: np.ndarray, side: np.ndarray) -> np.ndarray:
