@@ -116,3 +116,16 @@ def test_truncation_zero_gives_the_mean_look(oracle, small_head):
     out = oracle.synthesize(z, c, truncation_psi=0.0)
     assert torch.equal(out.image[0], out.image[1])
     assert np.isfinite(out.depth.numpy()).any()
+
+
+def test_regions_of_the_synthetic_head_come_from_its_masks(small_head):
+    from omnibench.render import HeadRegions
+
+    r = HeadRegions.from_model(small_head)
+    assert r.from_masks and r.has_eyeballs
+    # flame.md 5.4: eyeballs of radius 12.5 mm centred at (+-0.031, 0.028, 0.039); mouth slit at y = -0.035
+    assert np.allclose(r.eye_centres, [[0.031, 0.028, 0.039], [-0.031, 0.028, 0.039]], atol=1e-3)
+    assert r.eye_radius == pytest.approx(0.0125, abs=5e-4)
+    assert r.mouth_centre[1] == pytest.approx(-0.035, abs=4e-3) and abs(r.mouth_centre[0]) < 1e-3
+    assert r.scale == pytest.approx(1.0, abs=0.02)
+    assert set(r.weights) >= {"lips", "eye_region", "scalp", "neck"}
