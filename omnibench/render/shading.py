@@ -105,8 +105,9 @@ def hair_albedo(regions: HeadRegions, app: Appearance, canon: np.ndarray, skin: 
     phi, h = head_polar(regions, canon)
     radial = np.hypot(canon[:, 0] - regions.head_centre[0], canon[:, 2] - regions.head_centre[2]) / regions.scale
     crown = _smoothstep(0.01, 0.04, radial)  # strands converge at the crown: fade them there
-    strands = crown * np.sin(app.strand_frequency * (phi - 0.6 * app.hair_part) + 6 * np.sin(8 * h + app.wave_phase[0]))
-    shade = 0.88 + 0.10 * strands + 0.12 * _smoothstep(0.02, 0.09, h)
+    arg = app.strand_frequency * (phi - 0.6 * app.hair_part) + 6 * np.sin(8 * h + app.wave_phase[0])
+    strands = crown * (0.6 * np.sin(arg) + 0.4 * np.sin(1.73 * arg + 40 * h + app.wave_phase[1]))  # irregular strands
+    shade = 0.9 + 0.08 * strands + 0.12 * _smoothstep(0.02, 0.09, h)
     hair = np.clip(app.hair[None] * shade[:, None], 0, 1)
     w = hair_weight(regions, app, canon)
     return _mix(skin, hair, _smoothstep(0.05, 0.45, w))
