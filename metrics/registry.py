@@ -12,3 +12,22 @@ def register_all(registries: dict[str, Any]) -> None:
     metrics = registries["metrics"]
     metrics.register("fid", "metrics.fid:FID", replace=True)
     metrics.register("kid", "metrics.fid:KID", replace=True)
+
+    # identity + multi-view
+    backbones = registries["backbones"]
+    backbones.register("arcface", "metrics.backbones.arcface:ArcFaceBackbone", replace=True)
+    backbones.register("dlib", "metrics.backbones.dlib_backbone:DlibBackbone", replace=True)
+    backbones.register("synthetic", "metrics.backbones.synthetic:SyntheticBackbone", replace=True)
+    metrics.register("id-views", "metrics.identity:IdViews", replace=True)
+    metrics.register("id-expr", "metrics.identity:IdExpr", replace=True)
+    metrics.register("mv-reproj", "metrics.multiview:MvReproj", replace=True)
+    metrics.register("geometry", "metrics.multiview:Geometry", replace=True)
+    # end identity + multi-view
+
+    # control accuracy
+    metrics.register("aed", "metrics.control:AED", replace=True)
+    metrics.register("asd", "metrics.control:ASD", replace=True)
+    metrics.register("apd", "metrics.control:APD", replace=True)
+    if "estimators" in registries:  # keep in sync with metrics.estimators.BUILTIN_ESTIMATORS
+        registries["estimators"].register("regressor", "metrics.estimators.regressor:RegressorEstimator", replace=True)
+        registries["estimators"].register("landmark-fit", "metrics.estimators.landmark_fit:LandmarkFitEstimator", replace=True)

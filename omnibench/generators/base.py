@@ -15,10 +15,15 @@ Conventions
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
 
 import torch
+
+from omnibench.errors import CheckpointError
 
 POSE_DIM = 15
 
@@ -93,11 +98,24 @@ class Generator(ABC):
     flame_layout: FlameLayout = FlameLayout()
     provides_depth: bool = False
     head_model: str | None = None  # name or path of the head model its FLAME controls refer to
+    checkpoint_kind: str | None = None  # the ``kind`` its checkpoint files carry (None: takes no checkpoint)
 
     @classmethod
     def load(cls, ckpt: str | None, device: str = "cpu") -> Generator:
         """Build the generator from ``ckpt`` (a path, or None for built-ins)."""
+        if ckpt is not None and cls.checkpoint_kind is None:
+            raise CheckpointError(f"generator '{cls.name}' takes no checkpoint file; use --ckpt {cls.name}")
         return cls()  # type: ignore[call-arg]
+
+    @classmethod
+    def accepts(cls, path: str | os.PathLike) -> bool:
+        """True if ``path`` is a checkpoint this generator reads (default: its ``checkpoint_kind`` header)."""
+        if cls.checkpoint_kind is None:
+            return False
+        try:
+            return read_checkpoint_kind(path) == cls.checkpoint_kind
+        except CheckpointError:
+            return False
 
     @abstractmethod
     def synthesize(self, z: torch.Tensor, controls: Controls, truncation_psi: float = 1.0) -> GeneratorOutput:
@@ -105,3 +123,62 @@ class Generator(ABC):
 
     def describe(self) -> dict:
         return {"generator": self.name, "z_dim": self.z_dim, "resolution": self.resolution}
+
+
+# --- checkpoint files --------------------------------------------------------------------------------
+# An omnibench checkpoint is a ``torch.save``d dict with a header ``{"omnibench_checkpoint": {"kind": K,
+# "format": 1}}`` next to the payload, so the kind can be checked before any weights are interpreted.
+
+CHECKPOINT_FORMAT = 1
+
+
+def save_checkpoint(path: str | os.PathLike, kind: str, payload: dict[str, Any]) -> None:
+    """Atomically write ``payload`` with an omnibench header of ``kind``."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    torch.save({"omnibench_checkpoint": {"kind": kind, "format": CHECKPOINT_FORMAT}, **payload}, tmp)
+    os.replace(tmp, p)
+
+
+def _load_raw(path: str | os.PathLike) -> Any:
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint '{p}' does not exist")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - legacy (non-zip) files cannot be mmapped
+        try:
+            return torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise CheckpointError(
+                f"checkpoint '{p}' is corrupt or not a torch file ({type(exc).__name__}); re-export or re-download it"
+            ) from None
+
+
+def _kind_of(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return None
+    header = data.get("omnibench_checkpoint")
+    if isinstance(header, dict) and header.get("kind"):
+        return str(header["kind"])
+    kind = data.get("kind")  # self-describing checkpoints with a top-level "kind" (e.g. "omnibench.gan")
+    return kind if isinstance(kind, str) else None
+
+
+def read_checkpoint_kind(path: str | os.PathLike) -> str | None:
+    """The checkpoint's kind (``omnibench_checkpoint.kind`` header or top-level ``kind``), None if it has none.
+
+    Missing or unreadable files raise :class:`CheckpointError`.
+    """
+    return _kind_of(_load_raw(path))
+
+
+def load_checkpoint(path: str | os.PathLike, kind: str) -> dict[str, Any]:
+    """Load a checkpoint of ``kind``; missing, corrupt or other-kind files raise :class:`CheckpointError`."""
+    data = _load_raw(path)
+    found = _kind_of(data)
+    if found != kind:
+        what = f"a '{found}' checkpoint" if found else "not an omnibench checkpoint"
+        raise CheckpointError(f"checkpoint '{path}' is {what}, expected kind '{kind}'; pass the right --generator")
+    return data

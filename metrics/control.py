@@ -1,0 +1,249 @@
+"""Control accuracy: AED (expression), ASD (shape), APD (pose) — given controls vs re-estimated ones.
+
+For every sample of the ``main`` set, the FLAME controls given to the generator are compared with the
+controls a FLAME estimator (:mod:`metrics.estimators`) recovers from the generated image. Lower is
+better. Variants (``name@variant``; the default is marked *):
+
+* ``aed@rmse``* / ``asd@rmse``*: RMSE over every entry of the first ``min(given, estimated, 50)``
+  expression (``100`` shape) coefficients, ``sqrt(mean((given - est)^2))`` as Next3D's ``evaluation.py``.
+* ``aed@l1`` / ``asd@l1``: mean absolute difference over the same entries (Next3D
+  ``cal_3dmm_distance.py`` / GAGAvatar style).
+* ``aed@vertex`` / ``asd@vertex``: mean distance (mm) between head-model vertices of the given and the
+  estimated parameters, over the ``face`` region when the head model has one (else every vertex),
+  neutral pose; AED holds the *given shape* fixed and swaps only expression, ASD holds the *given
+  expression* fixed and swaps only shape.
+* ``apd@rmse``*: RMSE over the 6 entries neck (pose 3:6) + jaw (pose 6:9) axis-angle, radians.
+* ``apd@l1``: mean absolute difference over the same 6 entries, radians.
+* ``apd@jaw``: RMSE over jaw (pose 6:9) only, radians.
+* ``apd@camera``: mean geodesic angle (degrees) between the given and estimated head-in-camera
+  rotation (camera rotation composed with the global pose), i.e. view/head-pose accuracy.
+
+Failures (``detected == False``) are counted in ``failures`` and scored as the null estimate (zero
+coefficients, frontal camera), never dropped; ``details.value_detected_only`` gives the value over the
+detected samples alone. The estimator comes from the context (``ctx.options['estimator']`` or
+``ctx.estimator``; default ``regressor``) and is run once per context for all three metrics.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from metrics.control_math import (
+    aggregate,
+    common_columns,
+    per_sample_param_error,
+    per_sample_rotation_error_deg,
+    per_sample_vertex_distance,
+)
+from metrics.estimators import FlameEstimate, load_estimator
+from omnibench.errors import OmnibenchError
+from omnibench.metric_api import Metric, MetricResult, bootstrap_ci
+
+DEFAULT_ESTIMATOR = "regressor"
+EXPRESSION_CAP = 50  # DECA/EMOCA-compatible (Next3D compares 50 expression coefficients)
+SHAPE_CAP = 100  # DECA/EMOCA shape width
+NECK_JAW = slice(3, 9)
+JAW = slice(6, 9)
+
+
+@dataclass
+class ControlPairs:
+    """Given controls and (failure-nulled) estimates of the ``main`` set, aligned row by row."""
+
+    given: Any  # omnibench.generators.base.Controls
+    estimate: FlameEstimate  # failures replaced by the null estimate
+    raw: FlameEstimate  # as returned by the estimator
+    estimator: dict[str, Any]
+
+
+_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MEMO_FALLBACK: dict[int, tuple[Any, ControlPairs]] = {}
+
+
+def estimator_spec(ctx: Any) -> tuple[str, dict[str, Any]]:
+    """Estimator name/``module:Class`` and its options chosen for this evaluation context."""
+    options = dict(getattr(ctx, "options", None) or {})
+    spec = options.get("estimator") or getattr(ctx, "estimator", None) or DEFAULT_ESTIMATOR
+    est_opts = dict(options.get("estimator_options") or {})
+    return str(spec), est_opts
+
+
+def _estimate_all(estimator: Any, images: torch.Tensor, batch_size: int) -> FlameEstimate:
+    parts = []
+    for i in range(0, images.shape[0], max(1, batch_size)):
+        parts.append(estimator.estimate(images[i : i + batch_size]).validate())
+    if not parts:
+        raise OmnibenchError("the 'main' sample set is empty: nothing to estimate")
+    def to_cpu(t: torch.Tensor) -> torch.Tensor:
+        t = t.detach().cpu()
+        return t if t.dtype == torch.bool else t.float()
+
+    return FlameEstimate.cat([FlameEstimate(**{k: to_cpu(v) for k, v in vars(p).items()}) for p in parts])
+
+
+def control_pairs(ctx: Any) -> ControlPairs:
+    """Run the context's estimator once on the ``main`` set (memoised per context)."""
+    try:
+        hit = _MEMO.get(ctx)
+    except TypeError:
+        entry = _MEMO_FALLBACK.get(id(ctx))
+        hit = entry[1] if entry and entry[0] is ctx else None
+    if hit is not None:
+        return hit
+    samples = ctx.samples("main")
+    spec, opts = estimator_spec(ctx)
+    estimator = load_estimator(spec, ctx.head_model(), device=str(getattr(ctx, "device", "cpu")), **opts)
+    raw = _estimate_all(estimator, samples.images, int(getattr(ctx, "batch_size", 16) or 16))
+    if len(raw) != len(samples.controls):
+        raise OmnibenchError(f"estimator returned {len(raw)} estimates for {len(samples.controls)} images")
+    pairs = ControlPairs(samples.controls.to("cpu"), raw.with_failures_nulled(), raw, estimator.describe())
+    try:
+        _MEMO[ctx] = pairs
+    except TypeError:
+        _MEMO_FALLBACK[id(ctx)] = (ctx, pairs)
+    return pairs
+
+
+def _fit(t: torch.Tensor, n: int) -> torch.Tensor:
+    t = t.float()
+    return t[:, :n] if t.shape[1] >= n else torch.nn.functional.pad(t, (0, n - t.shape[1]))
+
+
+def head_vertices(head: Any, shape: torch.Tensor, expression: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """Neutral-pose vertices ``(N, V, 3)`` of ``head`` for the given coefficients (widths fitted to the model)."""
+    n_s, n_e = int(head.n_shape), int(head.n_expression)
+    shape, expression = _fit(shape, n_s), _fit(expression, n_e)
+    dev = next((p.device for p in head.parameters()), None) if hasattr(head, "parameters") else None
+    dev = dev or (head.template.device if hasattr(head, "template") else torch.device("cpu"))
+    out = []
+    with torch.no_grad():
+        for i in range(0, shape.shape[0], batch_size):
+            s, e = shape[i : i + batch_size].to(dev), expression[i : i + batch_size].to(dev)
+            pose = torch.zeros(s.shape[0], 15, device=dev)
+            out.append(head(shape=s, expression=e, pose=pose).vertices.float().cpu())
+    return torch.cat(out)
+
+
+def face_region(head: Any) -> tuple[torch.Tensor | None, str]:
+    """Vertex indices of the head model's ``face`` mask (None = all vertices) and the region's name."""
+    masks = getattr(head, "masks", None) or {}
+    if "face" in masks:
+        return torch.as_tensor(masks["face"]).long().cpu(), "face"
+    return None, "all"
+
+
+class _ControlMetric(Metric):
+    higher_is_better = False
+    requires = ("main",)
+    version = 1
+    default_variant = "rmse"
+
+    def per_sample(self, ctx: Any, pairs: ControlPairs, variant: str, estimate: FlameEstimate) -> tuple[torch.Tensor, dict[str, Any]]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _kind(variant: str) -> str:
+        return "rmse" if variant in ("rmse", "jaw") else "mean"
+
+    def compute(self, ctx: Any, variant: str) -> MetricResult:
+        if variant not in self.variants:
+            raise OmnibenchError(f"unknown variant '{variant}' of '{self.name}'; available: {', '.join(self.variants)}")
+        pairs = control_pairs(ctx)
+        values, details = self.per_sample(ctx, pairs, variant, pairs.estimate)
+        kind = self._kind(variant)
+        detected = pairs.raw.detected
+        failures = int((~detected).sum())
+        value = aggregate(values, kind)
+        stat = (lambda v: float(aggregate(v, kind)))  # noqa: E731 - bootstrap statistic
+        ci = bootstrap_ci(values.numpy(), statistic=stat, seed=int(getattr(ctx, "seed", 0) or 0))
+        details.update(
+            {
+                "estimator": pairs.estimator.get("name"),
+                "failure_rate": failures / max(1, len(detected)),
+                "value_detected_only": aggregate(values[detected], kind) if bool(detected.any()) else None,
+                "aggregate": "sqrt(mean of per-sample MSE)" if kind == "rmse" else "mean",
+            }
+        )
+        return MetricResult(
+            value=value,
+            n=int(values.shape[0]),
+            ci95=ci,
+            failures=failures,
+            details=details,
+            backbones={"estimator": {"name": pairs.estimator.get("name"), "sha256": pairs.estimator.get("sha256")}},
+            unit=self.units[variant],
+        )
+
+
+class _CoefficientMetric(_ControlMetric):
+    field: str = "expression"
+    cap: int = EXPRESSION_CAP
+
+    def per_sample(self, ctx: Any, pairs: ControlPairs, variant: str, estimate: FlameEstimate) -> tuple[torch.Tensor, dict[str, Any]]:
+        given, est = getattr(pairs.given, self.field), getattr(estimate, self.field)
+        if variant in ("rmse", "l1"):
+            n = common_columns(given, est, self.cap)
+            return per_sample_param_error(given[:, :n], est[:, :n], variant), {"columns": n, "field": self.field}
+        head = ctx.head_model()
+        region, region_name = face_region(head)
+        g_shape, g_expr = pairs.given.shape, pairs.given.expression
+        if self.field == "expression":  # shape held at the given value; only expression differs
+            a, b = head_vertices(head, g_shape, g_expr), head_vertices(head, g_shape, est)
+        else:  # expression held at the given value; only shape differs
+            a, b = head_vertices(head, g_shape, g_expr), head_vertices(head, est, g_expr)
+        mm = per_sample_vertex_distance(a, b, region) * 1000.0
+        return mm, {"region": region_name, "field": self.field, "pose": "neutral"}
+
+
+class AED(_CoefficientMetric):
+    """Average Expression Distance between given and re-estimated expression."""
+
+    name = "aed"
+    field = "expression"
+    cap = EXPRESSION_CAP
+    variants = {
+        "rmse": "RMSE over all entries of the first min(given, estimated, 50) expression coefficients (Next3D)",
+        "l1": "mean |given - estimated| over the same expression coefficients",
+        "vertex": "mean vertex distance (mm, face region) with the given shape held fixed, neutral pose",
+    }
+    units = {"rmse": "coeff", "l1": "coeff", "vertex": "mm"}
+
+
+class ASD(_CoefficientMetric):
+    """Average Shape Distance between given and re-estimated identity shape."""
+
+    name = "asd"
+    field = "shape"
+    cap = SHAPE_CAP
+    variants = {
+        "rmse": "RMSE over all entries of the first min(given, estimated, 100) shape coefficients",
+        "l1": "mean |given - estimated| over the same shape coefficients",
+        "vertex": "mean vertex distance (mm, face region) with the given expression held fixed, neutral pose",
+    }
+    units = {"rmse": "coeff", "l1": "coeff", "vertex": "mm"}
+
+
+class APD(_ControlMetric):
+    """Average Pose Distance: jaw/neck articulation and head-in-camera rotation."""
+
+    name = "apd"
+    variants = {
+        "rmse": "RMSE over neck+jaw axis-angle (pose[3:9], 6 entries), radians",
+        "l1": "mean |given - estimated| over neck+jaw axis-angle (pose[3:9]), radians",
+        "jaw": "RMSE over jaw axis-angle (pose[6:9]), radians",
+        "camera": "mean geodesic angle (degrees) between given and estimated head-in-camera rotation",
+    }
+    units = {"rmse": "rad", "l1": "rad", "jaw": "rad", "camera": "deg"}
+
+    def per_sample(self, ctx: Any, pairs: ControlPairs, variant: str, estimate: FlameEstimate) -> tuple[torch.Tensor, dict[str, Any]]:
+        g = pairs.given
+        if variant == "camera":
+            deg = per_sample_rotation_error_deg(g.camera, g.pose, estimate.camera, estimate.pose)
+            return deg, {"dims": "camera rotation o global pose"}
+        sl, dims = (JAW, "pose[6:9] jaw") if variant == "jaw" else (NECK_JAW, "pose[3:9] neck+jaw")
+        kind = "l1" if variant == "l1" else "rmse"
+        return per_sample_param_error(g.pose[:, sl], estimate.pose[:, sl], kind), {"dims": dims}

@@ -1,0 +1,92 @@
+"""Per-sample distances behind AED / ASD / APD (pure tensor functions, no evaluation context).
+
+Every function returns one value per sample (a ``(N,)`` float64 tensor) so metrics can aggregate and
+bootstrap them; :func:`aggregate` turns them into the reported number.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from omnibench.cameras import split_camera
+from omnibench.errors import OmnibenchError
+
+
+def common_columns(given: torch.Tensor, estimated: torch.Tensor, cap: int | None) -> int:
+    """Number of leading coefficient columns compared: ``min(given, estimated, cap)``."""
+    n = min(given.shape[1], estimated.shape[1])
+    if cap is not None:
+        n = min(n, cap)
+    if n <= 0:
+        raise OmnibenchError("no coefficients to compare: the estimator or the generator returned 0 columns")
+    return n
+
+
+def per_sample_param_error(given: torch.Tensor, estimated: torch.Tensor, kind: str) -> torch.Tensor:
+    """``(N, D)`` pairs -> per-sample mean squared (``kind='rmse'``) or mean absolute (``'l1'``) error."""
+    if given.shape != estimated.shape:
+        raise OmnibenchError(f"shape mismatch {tuple(given.shape)} vs {tuple(estimated.shape)}")
+    d = given.double() - estimated.double()
+    if kind == "rmse":
+        return (d**2).mean(dim=1)
+    if kind == "l1":
+        return d.abs().mean(dim=1)
+    raise OmnibenchError(f"unknown parameter distance '{kind}' (rmse, l1)")
+
+
+def aggregate(per_sample: Any, kind: str) -> float:
+    """Per-sample values -> the metric value: ``sqrt(mean)`` for ``rmse`` (RMSE over every entry, as
+    Next3D's ``sqrt(mean_squared_error)``), plain mean otherwise."""
+    v = torch.as_tensor(per_sample, dtype=torch.float64)
+    m = float(v.mean())
+    return math.sqrt(m) if kind == "rmse" else m
+
+
+def axis_angle_to_matrix(aa: torch.Tensor) -> torch.Tensor:
+    """Rodrigues ``R = I + a [r]x + b [r]x^2`` with ``a = sin(t)/t``, ``b = (1 - cos t)/t^2``: ``(N, 3)``
+    axis-angle (radians) -> ``(N, 3, 3)``; smooth at zero (Taylor terms), so gradients flow from 0."""
+    t2 = (aa * aa).sum(-1, keepdim=True)
+    small = t2 < 1e-8
+    t = torch.where(small, torch.ones_like(t2), t2).sqrt()
+    a = torch.where(small, 1 - t2 / 6, torch.sin(t) / t)[..., None]
+    b = torch.where(small, 0.5 - t2 / 24, (1 - torch.cos(t)) / (t * t))[..., None]
+    rx, ry, rz = aa.unbind(-1)
+    zero = torch.zeros_like(rx)
+    kmat = torch.stack([zero, -rz, ry, rz, zero, -rx, -ry, rx, zero], dim=-1).reshape(*aa.shape[:-1], 3, 3)
+    eye = torch.eye(3, dtype=aa.dtype, device=aa.device).expand_as(kmat)
+    return eye + a * kmat + b * (kmat @ kmat)
+
+
+def geodesic_degrees(r1: torch.Tensor, r2: torch.Tensor) -> torch.Tensor:
+    """Angle (degrees) of the relative rotation ``r1^T r2`` for ``(N, 3, 3)`` rotation matrices."""
+    rel = r1.transpose(-1, -2).double() @ r2.double()
+    cos = (rel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
+    skew = torch.stack([rel[..., 2, 1] - rel[..., 1, 2], rel[..., 0, 2] - rel[..., 2, 0], rel[..., 1, 0] - rel[..., 0, 1]], -1)
+    sin = skew.norm(dim=-1) / 2
+    return torch.rad2deg(torch.atan2(sin, cos))  # stable near 0 and 180 degrees, unlike acos
+
+
+def head_in_camera_rotation(camera: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+    """Rotation of the head frame in camera axes: ``R_w2c @ R_global`` ``(N, 3, 3)``.
+
+    Equals the camera's world-to-camera rotation when the global pose is zero (the generators'
+    convention), and stays comparable when an estimator puts head rotation into the global pose instead.
+    """
+    c2w, _ = split_camera(camera.double())
+    return c2w[:, :3, :3].transpose(1, 2) @ axis_angle_to_matrix(pose[:, 0:3].double())
+
+
+def per_sample_rotation_error_deg(cam_g: torch.Tensor, pose_g: torch.Tensor, cam_e: torch.Tensor, pose_e: torch.Tensor) -> torch.Tensor:
+    """Geodesic angle (degrees) between given and estimated head-in-camera rotations, per sample."""
+    return geodesic_degrees(head_in_camera_rotation(cam_g, pose_g), head_in_camera_rotation(cam_e, pose_e))
+
+
+def per_sample_vertex_distance(verts_a: torch.Tensor, verts_b: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean Euclidean distance between corresponding vertices ``(N, V, 3)``, optionally over ``region``
+    (vertex indices); same units as the vertices."""
+    if region is not None:
+        verts_a, verts_b = verts_a[:, region], verts_b[:, region]
+    return (verts_a.double() - verts_b.double()).norm(dim=-1).mean(dim=1)

@@ -1,0 +1,335 @@
+"""Batched FLAME forward pass (linear blend skinning) in torch: :class:`HeadModel` and :func:`load_head_model`.
+
+Equations (flame.md §2.1), per sample:
+
+1. ``v_S = T + S @ beta + E @ psi`` (shape columns 0.., expression columns 300.. of ``shapedirs``);
+2. joints ``J = J_regressor @ v_S`` (the joints see expression too, as in every FLAME implementation);
+3. ``R_j = Rodrigues(theta_j)`` for the 5 joints of ``pose = [global|neck|jaw|leye|reye]`` (axis-angle, rad);
+4. ``v_P = v_S + P @ vec(R_1 - I, .., R_4 - I)`` (row-major 3x3 blocks, root excluded);
+5. world transforms ``A_j = A_parent(j) o [R_j | J_j - R_j J_j]`` (rotation about the rest joint);
+6. skinning ``v = sum_j w_vj A_j v_P``, evaluated as ``v_P + sum_j w_vj (A_j - I) v_P`` so that the zero pose
+   returns the template bit-exactly;
+7. optional FLAME 2023 eyelids ``v += eyelids[:, 0] * l_eyelid + eyelids[:, 1] * r_eyelid`` (after LBS, as
+   metrical-tracker does), then ``+ translation``.
+
+Speed: the shape, expression and pose-corrective bases are one precomputed ``(K + 36, 3V)`` matrix, so steps 1
+and 4 are a single GEMM; joints use the precomputed ``J_regressor @ basis`` (K, 15).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from omnibench.errors import OmnibenchError
+from omnibench.heads import landmarks as lm
+from omnibench.heads.loader import (
+    EXPRESSION_COLUMNS,
+    N_JOINTS,
+    SHAPE_COLUMNS,
+    FlameData,
+    load_flame_data,
+)
+
+POSE_DIM = 3 * N_JOINTS
+_SKIN_CHUNK_ELEMS = 1 << 21  # floats per CPU skinning chunk (8 MB in float32)
+JOINT_NAMES = ("global", "neck", "jaw", "left_eye", "right_eye")
+
+
+@dataclass
+class HeadOutput:
+    """Forward-pass result (metres, head-model frame: +y up, +z out of the face, +x subject's left).
+
+    vertices (B, V, 3); joints (B, 5, 3) posed joint locations; landmarks (B, 68, 3) iBUG order = dynamic
+    17-point contour + static 51 (``None`` without embedding files); landmarks3d (B, 68, 3) the static
+    "full 68" set; contour_rows (B,) dynamic-table row used per sample; transforms (B, 5, 4, 4) rest->posed
+    rigid transform of each joint (translation included; eyelids are not part of it).
+    """
+
+    vertices: torch.Tensor
+    joints: torch.Tensor
+    landmarks: torch.Tensor | None
+    landmarks3d: torch.Tensor | None
+    contour_rows: torch.Tensor | None
+    transforms: torch.Tensor
+
+
+def deca_pose_to_flame15(pose6: torch.Tensor) -> torch.Tensor:
+    """DECA/EMOCA 6-d pose ``[global 3 | jaw 3]`` (..., 6) -> FLAME 15-d ``[global|neck=0|jaw|leye=0|reye=0]``."""
+    pose6 = torch.as_tensor(pose6)
+    if pose6.shape[-1] != 6:
+        raise OmnibenchError(f"deca_pose_to_flame15 expects (..., 6) poses, got {tuple(pose6.shape)}")
+    zeros = torch.zeros(*pose6.shape[:-1], 3, dtype=pose6.dtype, device=pose6.device)
+    return torch.cat([pose6[..., :3], zeros, pose6[..., 3:], zeros, zeros], dim=-1)
+
+
+def axis_angle_to_matrix(rvec: torch.Tensor) -> torch.Tensor:
+    """Rodrigues: (..., 3) axis-angle (rad) -> (..., 3, 3) rotation matrices.
+
+    ``R = I + a [r]x + b [r]x^2`` with ``a = sin t / t`` and ``b = (1 - cos t) / t^2 = 2 sin^2(t/2) / t^2``
+    (cancellation-free), Taylor series below ``t = 1e-6``: exact identity and finite gradients at zero, full
+    precision elsewhere (smplx's ``||r + 1e-8||`` trick perturbs rotations by ~1e-8).
+    """
+    theta2 = (rvec * rvec).sum(-1)
+    small = theta2 < 1e-12
+    theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))
+    a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
+    half = torch.sin(theta / 2) / (theta / 2)
+    b = torch.where(small, 0.5 - theta2 / 24, 0.5 * half * half)
+    x, y, z = rvec.unbind(-1)
+    zero = torch.zeros_like(x)
+    skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*rvec.shape[:-1], 3, 3)
+    eye = torch.eye(3, dtype=rvec.dtype, device=rvec.device)
+    return eye + a[..., None, None] * skew + b[..., None, None] * (skew @ skew)
+
+
+class HeadModel(torch.nn.Module):
+    """FLAME-layout head model with a batched LBS forward pass (CPU/CUDA, float32/float64).
+
+    Parameters: ``n_shape`` <= 300 and ``n_expression`` <= 100 basis columns used (missing input coefficients
+    are zero); ``yaw_sign``/``neck_in_chain`` pick the dynamic-contour convention (default DECA's: +yaw of
+    ``R_global @ R_neck``). Use ``model.to(dtype/device)`` as for any module; inputs are cast to the model's.
+    """
+
+    def __init__(self, data: FlameData, *, n_shape: int = SHAPE_COLUMNS, n_expression: int = EXPRESSION_COLUMNS,
+                 yaw_sign: int = 1, neck_in_chain: bool = True, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        if not 0 <= n_shape <= SHAPE_COLUMNS or not 0 <= n_expression <= EXPRESSION_COLUMNS:
+            raise OmnibenchError(f"n_shape must be in [0, 300] and n_expression in [0, 100], got {n_shape}, {n_expression}")
+        if yaw_sign not in (1, -1):
+            raise OmnibenchError(f"yaw_sign must be +1 or -1, got {yaw_sign}")
+        self.name, self.sha256, self.source = data.name, data.sha256, data.source
+        self.side_files = dict(data.side_files)
+        self.yaw_sign, self.neck_in_chain = yaw_sign, neck_in_chain
+        self.parents = tuple(int(p) for p in data.parents)
+        self._n_shape, self._n_expression = n_shape, n_expression
+        n_v = data.n_vertices
+        dirs = np.concatenate([data.shapedirs[:, :, :n_shape],
+                               data.shapedirs[:, :, SHAPE_COLUMNS:SHAPE_COLUMNS + n_expression]], axis=2)
+        k = n_shape + n_expression
+        # bases in coordinate-plane layout (K, 3, V) -> (K, 3V): the GEMM then yields x, y, z planes with a long
+        # contiguous inner dimension, which keeps the skinning arithmetic vectorised
+        basis = dirs.transpose(2, 1, 0).reshape(k, 3 * n_v)
+        posedirs = data.posedirs.transpose(2, 1, 0).reshape(-1, 3 * n_v)  # (36, 3V)
+        j_template = data.J_regressor @ data.v_template  # (5, 3)
+        j_basis = np.einsum("jv,vck->kjc", data.J_regressor, dirs).reshape(k, 3 * N_JOINTS)
+
+        def buf(name: str, arr: np.ndarray, as_float: bool = True) -> None:
+            t = torch.from_numpy(np.ascontiguousarray(arr))
+            self.register_buffer(name, t.to(dtype) if as_float else t.long(), persistent=False)
+
+        buf("v_template", data.v_template)
+        buf("template_planes", data.v_template.T.reshape(1, -1))  # (1, 3V) = [x.., y.., z..]
+        buf("faces_buf", data.faces, as_float=False)
+        buf("blend_basis", np.concatenate([basis, posedirs], axis=0))
+        buf("j_template", j_template.reshape(-1))
+        buf("j_basis", j_basis)
+        buf("lbs_weights_t", data.weights.T)  # (5, V)
+        self.has_eyelids = data.eyelids is not None
+        if data.eyelids is not None:
+            buf("eyelid_basis", data.eyelids.transpose(0, 2, 1).reshape(2, 3 * n_v))  # planes
+        self.has_landmarks = data.static_lmk is not None and data.dynamic_lmk is not None
+        if self.has_landmarks:
+            buf("static_idx", data.static_lmk.face_idx, as_float=False)  # type: ignore[union-attr]
+            buf("static_bary", data.static_lmk.bary)  # type: ignore[union-attr]
+            buf("dynamic_idx", data.dynamic_lmk.face_idx, as_float=False)  # type: ignore[union-attr]
+            buf("dynamic_bary", data.dynamic_lmk.bary)  # type: ignore[union-attr]
+        full = data.full_lmk
+        if full is None and self.has_landmarks:  # fallback: yaw-0 contour + static 51 (documented)
+            full = lm.Embedding(np.concatenate([data.dynamic_lmk.face_idx[0], data.static_lmk.face_idx]),  # type: ignore[union-attr]
+                                np.concatenate([data.dynamic_lmk.bary[0], data.static_lmk.bary]))  # type: ignore[union-attr]
+            self.side_files["full68"] = "fallback: dynamic row 0 + static 51"
+        self.has_landmarks3d = full is not None
+        if full is not None:
+            buf("full_idx", full.face_idx, as_float=False)
+            buf("full_bary", full.bary)
+        self.masks: dict[str, torch.Tensor] = {k_: torch.from_numpy(v).long() for k_, v in data.masks.items()}
+
+    # ------------------------------------------------------------------------------------------ properties
+    @property
+    def n_shape(self) -> int:
+        return self._n_shape
+
+    @property
+    def n_expression(self) -> int:
+        return self._n_expression
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self.v_template.shape[0])
+
+    @property
+    def faces(self) -> torch.Tensor:
+        """(F, 3) int64 triangle vertex indices (outward-facing winding)."""
+        return self.faces_buf
+
+    @property
+    def template(self) -> torch.Tensor:
+        """(V, 3) mean head in the zero pose, metres."""
+        return self.v_template
+
+    def extra_repr(self) -> str:
+        return (f"name={self.name!r}, V={self.n_vertices}, F={self.faces.shape[0]}, n_shape={self.n_shape}, "
+                f"n_expression={self.n_expression}, landmarks={self.has_landmarks}, eyelids={self.has_eyelids}")
+
+    # --------------------------------------------------------------------------------------------- forward
+    def _inputs(self, **named: Any) -> tuple[int, dict[str, torch.Tensor | None]]:
+        dtype, device = self.v_template.dtype, self.v_template.device
+        width = {"shape": self.n_shape, "expression": self.n_expression, "pose": POSE_DIM,
+                 "translation": 3, "eyelids": 2}
+        out: dict[str, torch.Tensor | None] = {}
+        batch = 1
+        for key, value in named.items():
+            if value is None:
+                out[key] = None
+                continue
+            t = torch.as_tensor(value).to(device=device, dtype=dtype)
+            if t.dim() == 1:
+                t = t[None]
+            if t.dim() != 2:
+                raise OmnibenchError(f"{key} must be (B, n) or (n,), got shape {tuple(t.shape)}")
+            n = t.shape[1]
+            if key in ("pose", "translation", "eyelids") and n != width[key]:
+                hint = " (DECA's 6-d pose: use deca_pose_to_flame15)" if key == "pose" and n == 6 else ""
+                raise OmnibenchError(f"{key} must have {width[key]} values per sample, got {n}{hint}")
+            if n > width[key]:
+                raise OmnibenchError(f"{key} has {n} coefficients but this model uses n_{key}={width[key]}; "
+                                     f"load it with n_{key}={n} (max {300 if key == 'shape' else 100})")
+            if t.shape[0] != 1:
+                if batch != 1 and t.shape[0] != batch:
+                    raise OmnibenchError(f"inconsistent batch sizes: {key} has {t.shape[0]}, others {batch}")
+                batch = t.shape[0]
+            out[key] = t
+        if out.get("eyelids") is not None and not self.has_eyelids:
+            raise OmnibenchError(f"head model '{self.name}' has no eyelid blendshapes (l_eyelid.npy/r_eyelid.npy)")
+        return batch, out
+
+    def _skin(self, planes: torch.Tensor, delta: torch.Tensor, lids: torch.Tensor | None,
+              translation: torch.Tensor | None) -> torch.Tensor:
+        """planes (b, 3, V) rest vertices; delta (b, 5, 3, 4) = [R_j - I | t_j] -> posed vertices (b, V, 3)."""
+        b, n_v = planes.shape[0], planes.shape[2]
+        blend = (delta.permute(0, 2, 3, 1).reshape(-1, N_JOINTS) @ self.lbs_weights_t).view(b, 3, 4, n_v)
+        xyz = planes.unbind(1)
+        coords = []
+        for c in range(3):
+            acc = xyz[c] + blend[:, c, 3]
+            for k in range(3):
+                acc.addcmul_(blend[:, c, k], xyz[k])
+            if lids is not None:  # FLAME 2023 eyelids, after LBS
+                acc.add_(lids[:, c])
+            if translation is not None:
+                acc.add_(translation[:, c, None])
+            coords.append(acc)
+        return torch.stack(coords, dim=2)
+
+    def forward(self, shape: Any = None, expression: Any = None, pose: Any = None, translation: Any = None,
+                eyelids: Any = None) -> HeadOutput:
+        """shape (B, <=n_shape), expression (B, <=n_expression), pose (B, 15) axis-angle rad, translation
+        (B, 3) m, eyelids (B, 2) [left, right] in [0, 1]; 1-d inputs and batch 1 broadcast; ``None`` = zeros.
+        """
+        batch, x = self._inputs(shape=shape, expression=expression, pose=pose, translation=translation,
+                                eyelids=eyelids)
+        dtype, device = self.v_template.dtype, self.v_template.device
+        n_v, k = self.n_vertices, self.n_shape + self.n_expression
+        coeffs = torch.zeros(batch, k, dtype=dtype, device=device)
+        if x["shape"] is not None:
+            coeffs[:, : x["shape"].shape[1]] = x["shape"]
+        if x["expression"] is not None:
+            coeffs[:, self.n_shape: self.n_shape + x["expression"].shape[1]] = x["expression"]
+        theta = x["pose"] if x["pose"] is not None else torch.zeros(1, POSE_DIM, dtype=dtype, device=device)
+        rot = axis_angle_to_matrix(theta.reshape(-1, N_JOINTS, 3)).expand(batch, -1, -1, -1)  # (B, 5, 3, 3)
+        eye = torch.eye(3, dtype=dtype, device=device)
+        pose_feature = (rot[:, 1:] - eye).reshape(batch, 9 * (N_JOINTS - 1))  # (B, 36)
+
+        # steps 1 + 4 in one GEMM (coordinate planes), joints from the precomputed regressed basis
+        feats = torch.cat([coeffs, pose_feature], dim=1)
+        planes = torch.addmm(self.template_planes, feats, self.blend_basis).view(batch, 3, n_v)
+        joints = torch.addmm(self.j_template[None], coeffs, self.j_basis).view(batch, N_JOINTS, 3)
+
+        # rigid chain: A_j = A_parent o [R_j | J_j - R_j J_j]
+        local_t = joints - (rot @ joints[..., None])[..., 0]
+        rots: list[torch.Tensor] = []
+        trans: list[torch.Tensor] = []
+        for j, p in enumerate(self.parents):
+            if p < 0:
+                rots.append(rot[:, j])
+                trans.append(local_t[:, j])
+            else:
+                rots.append(rots[p] @ rot[:, j])
+                trans.append((rots[p] @ local_t[:, j, :, None])[..., 0] + trans[p])
+        world_r = torch.stack(rots, dim=1)  # (B, 5, 3, 3)
+        world_t = torch.stack(trans, dim=1)  # (B, 5, 3)
+
+        # skinning in delta form: v = v_rest + sum_j w_j ((R_j - I) v_rest + t_j), on (B, V) planes
+        delta = torch.cat([world_r - eye, world_t[..., None]], dim=3)  # (B, 5, 3, 4)
+        lids = (x["eyelids"] @ self.eyelid_basis).view(-1, 3, n_v) if x["eyelids"] is not None else None
+        trans_in = x["translation"]
+        # CPU: chunk the batch so the (b, 12, V) blended transforms stay small (cache-resident, no page faults)
+        step = batch if planes.is_cuda else max(1, _SKIN_CHUNK_ELEMS // (12 * n_v))
+        chunks = []
+        for b0 in range(0, max(batch, 1), step):
+            sl = slice(b0, b0 + step)
+            chunks.append(self._skin(planes[sl], delta[sl],
+                                     None if lids is None else lids[sl] if lids.shape[0] > 1 else lids,
+                                     None if trans_in is None else trans_in[sl] if trans_in.shape[0] > 1 else trans_in))
+        verts = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+        posed_joints = (world_r @ joints[..., None])[..., 0] + world_t
+        transforms = torch.zeros(batch, N_JOINTS, 4, 4, dtype=dtype, device=device)
+        transforms[..., :3, :3] = world_r
+        transforms[..., :3, 3] = world_t
+        transforms[..., 3, 3] = 1
+
+        landmarks = landmarks3d = rows = None
+        if self.has_landmarks:
+            r_rel = rot[:, 0] @ rot[:, 1] if self.neck_in_chain else rot[:, 0]
+            rows = lm.contour_row(self.yaw_sign * lm.yaw_degrees(r_rel))
+            contour = lm.barycentric_points(verts, self.faces, self.dynamic_idx[rows], self.dynamic_bary[rows])
+            static = lm.barycentric_points(verts, self.faces, self.static_idx, self.static_bary)
+            landmarks = torch.cat([contour, static], dim=1)
+        if self.has_landmarks3d:
+            landmarks3d = lm.barycentric_points(verts, self.faces, self.full_idx, self.full_bary)
+        if x["translation"] is not None:  # (vertices got it in the plane loop above)
+            posed_joints = posed_joints + x["translation"][:, None, :]
+            transforms[..., :3, 3] += x["translation"][:, None, :]
+        return HeadOutput(verts, posed_joints, landmarks, landmarks3d, rows, transforms)
+
+
+# ------------------------------------------------------------------------------------------------- factory
+
+_SYNTHETIC = re.compile(r"^synthetic(?::(?P<preset>[a-z0-9-]+))?(?::(?P<seed>\d+))?$")
+
+
+def load_head_model(spec: str | os.PathLike[str] | None = "synthetic", *, n_shape: int = SHAPE_COLUMNS,
+                    n_expression: int = EXPRESSION_COLUMNS, dtype: torch.dtype = torch.float32,
+                    device: str | torch.device = "cpu", yaw_sign: int = 1, neck_in_chain: bool = True) -> HeadModel:
+    """Build a :class:`HeadModel`.
+
+    ``spec``: ``"synthetic"`` (the ``small`` synthetic FLAME-format head, seed 0), ``"synthetic:<preset>"`` or
+    ``"synthetic:<preset>:<seed>"`` (presets ``tiny``, ``small``, ``flame-count``), ``"flame"`` or ``None``
+    (real FLAME from ``$OMNIBENCH_FLAME`` or ``<cache_root>/flame/``), or a path to a model file or folder.
+    """
+    name = None
+    text = str(spec) if spec is not None else "flame"
+    match = _SYNTHETIC.match(text)
+    if match:
+        try:
+            from omnibench.heads.synthetic import make_synthetic_head
+        except ImportError as exc:  # pragma: no cover - the generator ships with omnibench
+            raise OmnibenchError(f"the synthetic head generator is not available: {exc}") from exc
+        preset, seed = match["preset"] or "small", int(match["seed"] or 0)
+        path: Path | None = Path(make_synthetic_head(preset=preset, seed=seed))
+        name = f"synthflame-{preset}-seed{seed}"
+    elif text == "flame":
+        path = None
+    else:
+        path = Path(text).expanduser()
+    data = load_flame_data(path, name=name)
+    model = HeadModel(data, n_shape=n_shape, n_expression=n_expression, yaw_sign=yaw_sign,
+                      neck_in_chain=neck_in_chain, dtype=dtype)
+    return model.to(device)

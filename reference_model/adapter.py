@@ -1,0 +1,56 @@
+"""``omnibench.generators`` entry point ``omniavatar``: scores OmniAvatar checkpoints with ``omnibench evaluate``.
+
+``--ckpt tiny`` / ``--ckpt tiny-no-prior`` resolve to the checkpoints shipped in ``reference_model/checkpoints``.
+The mapping network is conditioned on the rendering camera (EG3D's evaluation convention); depth is
+the neural rendering's, upsampled (nearest) to the output resolution.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from omnibench.generators.base import Controls, FlameLayout, Generator, GeneratorOutput
+
+SHIPPED = Path(__file__).parent / "checkpoints"
+
+
+class OmniAvatarGenerator(Generator):
+    name = "omniavatar"
+    provides_depth = True
+
+    def __init__(self, G, E, meta: dict, path: str, device: str = "cpu") -> None:
+        self.G, self.E, self.meta, self.path, self.device = G, E, meta, path, device
+        cfg = G.cfg
+        self.z_dim, self.resolution = cfg.z_dim, cfg.image_res
+        self.flame_layout = FlameLayout(n_shape=cfg.n_shape, n_expression=cfg.n_expression)
+        self.head_model = meta["head_model"]["name"]
+
+    @classmethod
+    def resolve(cls, ckpt: str) -> Path:
+        p = Path(ckpt)
+        if not p.exists() and (SHIPPED / f"{ckpt}.pt").exists():
+            return SHIPPED / f"{ckpt}.pt"
+        return p
+
+    @classmethod
+    def load(cls, ckpt: str | None, device: str = "cpu") -> OmniAvatarGenerator:
+        from reference_model.gan.checkpoint import load_generator
+
+        path = cls.resolve(ckpt or "tiny")
+        G, E, meta = load_generator(path, device=device)
+        return cls(G, E, meta, str(path), device)
+
+    @torch.no_grad()
+    def synthesize(self, z: torch.Tensor, controls: Controls, truncation_psi: float = 1.0) -> GeneratorOutput:
+        c = controls.to(self.device)
+        out = self.G(z.to(self.device), c.camera, c.shape, c.expression, c.pose, truncation_psi=truncation_psi)
+        size = out.image.shape[-2:]
+        depth = torch.nn.functional.interpolate(out.depth[:, None], size=size, mode="nearest")[:, 0]
+        mask = torch.nn.functional.interpolate(out.mask[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+        return GeneratorOutput(image=out.image, depth=depth, mask=mask.clamp(0, 1))
+
+    def describe(self) -> dict:
+        return {**super().describe(), "config": self.G.cfg.name, "step": self.meta.get("step"),
+                "ablation": {k: getattr(self.G.cfg, k) for k in ("use_sdf", "use_prior", "use_enc", "dynamic")}}

@@ -1,0 +1,83 @@
+"""Self-describing Stage II checkpoints, loaded with ``torch.load(weights_only=True)`` (never unpickles code).
+
+``{"kind": "omnibench.gan", "format": 1, "code_version", "config", "head_model": {"name", "sha256"},
+"sdf": {"sha256", "config", "center", "radius"}, "dataset": {"path", "content_hash"}, "step",
+"G_ema": state_dict (includes the frozen W as ``sdf.*``), "E": state_dict | None,
+"training": {"G", "D", "opt_g", "opt_d"} (absent in release checkpoints)}``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from omnibench.errors import CheckpointError
+from reference_model.gan.config import GANConfig
+from reference_model.gan.encoder import ControlEncoder
+from reference_model.gan.generator import OmniAvatarG
+
+KIND = "omnibench.gan"
+FORMAT = 1
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_gan_checkpoint(path: str | os.PathLike) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint '{p}' does not exist")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means corrupt or foreign
+        raise CheckpointError(f"'{p}' is not a readable omnibench checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
+        kind = ckpt.get("kind") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"'{p}' is a '{kind}' checkpoint, not an OmniAvatar generator ('{KIND}')")
+    if ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"'{p}': format {ckpt.get('format')} is not supported (expected {FORMAT})")
+    return ckpt
+
+
+def build_sdf_from_meta(meta: dict):
+    from reference_model.sdf.config import SDFConfig
+    from reference_model.sdf.model import SemanticSDF
+
+    return SemanticSDF(SDFConfig.from_dict(meta["config"]), meta["center"], meta["radius"])
+
+
+def load_generator(path: str | os.PathLike, head=None, device: str = "cpu") -> tuple[OmniAvatarG, ControlEncoder | None, dict]:
+    """(G_ema, E, checkpoint metadata); refuses a checkpoint made for another head model."""
+    ckpt = read_gan_checkpoint(path)
+    if head is not None and ckpt["head_model"]["sha256"] and ckpt["head_model"]["sha256"] != str(getattr(head, "sha256", "")):
+        raise CheckpointError(
+            f"'{path}' was trained for head model '{ckpt['head_model']['name']}' "
+            f"(sha256 {ckpt['head_model']['sha256'][:12]}), not '{getattr(head, 'name', '?')}'"
+        )
+    cfg = GANConfig.from_dict(ckpt["config"])
+    sdf = build_sdf_from_meta(ckpt["sdf"]) if cfg.use_sdf else None
+    G = OmniAvatarG(cfg, sdf)
+    try:
+        G.load_state_dict(ckpt["G_ema"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"'{path}': weights do not match its config ({str(exc).splitlines()[0]})") from None
+    E = None
+    if ckpt.get("E") is not None:
+        E = ControlEncoder(cfg.n_expression)
+        E.load_state_dict(ckpt["E"])
+        E.eval().to(device)
+    meta = {k: v for k, v in ckpt.items() if k not in ("G_ema", "E", "training")}
+    return G.eval().to(device), E, meta

@@ -1,0 +1,111 @@
+"""Stage II configurations (``tiny``: 2 CPU cores; ``ffhq512``: EG3D/OmniAvatar scale on a GPU) and the
+ablation switches (``use_prior``, ``use_enc``, ``dynamic``, ``use_sdf``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    name: str = "tiny"
+    # ablation switches
+    use_sdf: bool = True  # False: plain EG3D (tri-planes read at x, no W, no L_prior)
+    use_prior: bool = True  # L_prior
+    use_enc: bool = True  # L_enc
+    dynamic: bool = True  # dynamic decoder conditioned on (beta, theta)
+    # latent and conditioning
+    z_dim: int = 64
+    w_dim: int = 64
+    mapping_layers: int = 2
+    c_dim: int = 25
+    n_shape: int = 10  # FLAME coefficients the generator consumes (controls are truncated / padded)
+    n_expression: int = 10
+    # tri-plane synthesis
+    triplane_res: int = 32
+    triplane_channels: int = 16
+    synthesis_channels: int = 64
+    # rendering (metres; world = head frame)
+    neural_res: int = 32
+    image_res: int = 64
+    samples_coarse: int = 12
+    samples_fine: int = 12
+    box_center: tuple[float, float, float] = (0.0, -0.01, 0.0)
+    box_half: float = 0.2  # tri-plane / sampling box half-size
+    density_scale: float = 100.0  # sigma = density_scale * softplus(raw), 1/m
+    decoder_hidden: int = 64
+    feature_channels: int = 16  # decoded feature channels; the first 3 are the raw RGB
+    expr_embed: int = 16  # phi(beta, theta) width
+    # super-resolution and discriminator
+    sr_channels: int = 32
+    d_channels: int = 32
+    # losses
+    r1_gamma: float = 0.1
+    kappa: float = 0.005  # metres: sigma* = (1/kappa) sigmoid(-s/kappa)
+    gamma_prior: float = 50.0  # 1/m: decay exp(-gamma |s|)
+    w_prior: float = 0.01
+    w_enc: float = 1.0
+    w_enc_vertex: float = 100.0  # vertex and landmark distances are in metres
+    w_enc_landmark: float = 100.0
+    # optimisation
+    batch: int = 8
+    steps: int = 2000
+    lr_g: float = 2.5e-3
+    lr_d: float = 2.5e-3
+    betas: tuple[float, float] = (0.0, 0.99)
+    ema_beta: float = 0.99
+    encoder_steps: int = 600
+    encoder_lr: float = 1e-3
+    seed: int = 0
+    log_every: int = 50
+    snapshot_every: int = 500
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> GANConfig:
+        known = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in GANConfig.__dataclass_fields__}
+        return GANConfig(**known)
+
+    def with_overrides(self, **kw) -> GANConfig:
+        return replace(self, **{k: v for k, v in kw.items() if v is not None})
+
+
+CONFIGS: dict[str, GANConfig] = {
+    "tiny": GANConfig(),
+    "ffhq512": GANConfig(
+        name="ffhq512",
+        z_dim=512,
+        w_dim=512,
+        mapping_layers=8,
+        n_shape=100,
+        n_expression=50,
+        triplane_res=256,
+        triplane_channels=32,
+        synthesis_channels=256,
+        neural_res=128,
+        image_res=512,
+        samples_coarse=48,
+        samples_fine=48,
+        decoder_hidden=64,
+        feature_channels=32,
+        expr_embed=64,
+        sr_channels=128,
+        d_channels=128,
+        r1_gamma=1.0,
+        batch=32,
+        steps=500_000,
+        encoder_steps=20_000,
+        log_every=200,
+        snapshot_every=5000,
+    ),
+}
+
+ABLATIONS: dict[str, dict] = {
+    "full": {},
+    "no-prior": {"use_prior": False},
+    "no-enc": {"use_enc": False},
+    "no-dynamic": {"dynamic": False},
+    "eg3d": {"use_sdf": False, "use_prior": False},
+}

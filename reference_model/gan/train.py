@@ -1,0 +1,226 @@
+"""Stage II training: ``omnibench train gan --config tiny|ffhq512 --data DIR --sdf W.pt [--ablation NAME]``.
+
+1. Load the frozen W (refused if trained on another head model) and the dataset.
+2. Train the control encoder E on the dataset's images and FLAME labels, then freeze it (if ``use_enc``).
+3. GAN loop: fakes are conditioned on random dataset labels (camera and FLAME, as EG3D draws poses);
+   D: non-saturating logistic + R1; G: non-saturating + ``w_prior * L_prior`` + ``w_enc * L_enc``;
+   EMA of G. Snapshots (sample grid PNG + ``log.jsonl``) every ``snapshot_every`` steps; resumable.
+Data-parallel under torchrun (each rank a slice of the batch; DDP averages gradients).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from omnibench import __version__
+from omnibench.errors import CheckpointError
+from reference_model.gan.checkpoint import atomic_torch_save, read_gan_checkpoint
+from reference_model.gan.config import GANConfig
+from reference_model.gan.data import TrainingSet
+from reference_model.gan.discriminator import DualDiscriminator
+from reference_model.gan.encoder import ControlEncoder
+from reference_model.gan.generator import OmniAvatarG, fit_columns
+from reference_model.gan.losses import d_adversarial, enc_loss, g_adversarial, prior_loss, r1_penalty
+
+
+def seeded(*key: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(int(sum(k * 1_000_003**i for i, k in enumerate(key)) % (2**63)))
+    return g
+
+
+def train_encoder(cfg: GANConfig, data: TrainingSet, quiet: bool = False) -> ControlEncoder:
+    """Fit E to the dataset's expression and neck/jaw labels (MSE), deterministic for ``cfg.seed``."""
+    torch.manual_seed(cfg.seed)
+    E = ControlEncoder(cfg.n_expression)
+    opt = torch.optim.Adam(E.parameters(), lr=cfg.encoder_lr)
+    for step in range(cfg.encoder_steps):
+        idx = torch.randint(0, len(data), (min(32, len(data)),), generator=seeded(cfg.seed, 11, step))
+        b = data.batch(idx)
+        e, nj = E(b["image"])
+        loss = (e - fit_columns(b["expression"], cfg.n_expression)).square().mean() + (nj - b["pose"][:, 3:9]).square().mean() * 10
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if not quiet and (step + 1) % max(1, cfg.encoder_steps // 5) == 0:
+            print(f"[encoder] step {step + 1}/{cfg.encoder_steps} mse {float(loss):.4f}", file=sys.stderr)
+    return E.eval().requires_grad_(False)
+
+
+class Trainer:
+    def __init__(self, cfg: GANConfig, data: TrainingSet, sdf, head, sdf_meta: dict, out_dir: Path,
+                 device: str = "cpu", quiet: bool = False) -> None:
+        self.cfg, self.data, self.head, self.sdf_meta, self.out_dir, self.quiet = cfg, data, head, sdf_meta, out_dir, quiet
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        self.device = torch.device(device)
+        torch.manual_seed(cfg.seed)
+        self.G = OmniAvatarG(cfg, sdf).to(self.device)
+        self.D = DualDiscriminator(cfg.image_res, cfg.d_channels, cfg.c_dim).to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.E: ControlEncoder | None = None
+        self.opt_g = torch.optim.Adam(self.G.trainable_parameters(), lr=cfg.lr_g, betas=cfg.betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+        self.step = 0
+        self.ckpt_path = out_dir / "checkpoint.pt"
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def state(self, training: bool = True) -> dict:
+        ckpt = {
+            "kind": "omnibench.gan",
+            "format": 1,
+            "code_version": __version__,
+            "config": self.cfg.to_dict(),
+            "head_model": {"name": str(getattr(self.head, "name", "")), "sha256": str(getattr(self.head, "sha256", ""))},
+            "sdf": self.sdf_meta,
+            "dataset": {"path": self.data.path, "content_hash": self.data.content_hash},
+            "step": self.step,
+            "G_ema": self.G_ema.state_dict(),
+            "E": self.E.state_dict() if self.E is not None else None,
+        }
+        if training:
+            ckpt["training"] = {"G": self.G.state_dict(), "D": self.D.state_dict(),
+                                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+        return ckpt
+
+    def save(self) -> None:
+        if self.rank == 0:
+            atomic_torch_save(self.state(), self.ckpt_path)
+
+    def resume(self) -> bool:
+        if not self.ckpt_path.exists():
+            return False
+        ckpt = read_gan_checkpoint(self.ckpt_path)
+        if ckpt["sdf"]["sha256"] != self.sdf_meta["sha256"]:
+            raise CheckpointError(
+                f"'{self.ckpt_path}' was trained with W sha256 {ckpt['sdf']['sha256'][:12]}, not the given "
+                f"{self.sdf_meta['sha256'][:12]}: pass the same --sdf or start a new --out"
+            )
+        if ckpt["head_model"]["sha256"] != str(getattr(self.head, "sha256", "")):
+            raise CheckpointError(f"'{self.ckpt_path}' was trained for another head model ('{ckpt['head_model']['name']}')")
+        t = ckpt["training"]
+        self.G.load_state_dict(t["G"])
+        self.D.load_state_dict(t["D"])
+        self.opt_g.load_state_dict(t["opt_g"])
+        self.opt_d.load_state_dict(t["opt_d"])
+        self.G_ema.load_state_dict(ckpt["G_ema"])
+        if ckpt.get("E") is not None:
+            self.E = ControlEncoder(self.cfg.n_expression)
+            self.E.load_state_dict(ckpt["E"])
+            self.E.eval().requires_grad_(False)
+        self.step = int(ckpt["step"])
+        return True
+
+    def _sync_grads(self, params) -> None:
+        """Average gradients over ranks (data parallel); a no-op in one process."""
+        if self.world == 1:
+            return
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            torch.distributed.all_reduce(p.grad)
+            p.grad /= self.world
+
+    # ---- one iteration ------------------------------------------------------------------------
+    def labels(self, step: int, salt: int) -> dict[str, torch.Tensor]:
+        n = self.cfg.batch
+        idx = torch.randint(0, len(self.data), (n * self.world,), generator=seeded(self.cfg.seed, salt, step))
+        return self.data.batch(idx[self.rank * n : (self.rank + 1) * n])
+
+    def train_step(self) -> dict[str, float]:
+        cfg, step = self.cfg, self.step
+        real = self.labels(step, 1)
+        gen = self.labels(step, 2)
+        z = torch.randn(cfg.batch * self.world, cfg.z_dim, generator=seeded(cfg.seed, 3, step))[
+            self.rank * cfg.batch : (self.rank + 1) * cfg.batch
+        ]
+        out = self.G(z, gen["camera"], gen["shape"], gen["expression"], gen["pose"],
+                     generator=seeded(cfg.seed, 4, step), update_w_avg=True)
+        # discriminator
+        real_img = real["image"].requires_grad_(True)
+        real_raw = torch.nn.functional.interpolate(real_img, size=(cfg.neural_res,) * 2, mode="bilinear", align_corners=False)
+        d_real = self.D(real_img, real_raw, real["camera"])
+        d_fake = self.D(out.image.detach(), out.image_raw.detach(), gen["camera"])
+        loss_d = d_adversarial(d_real, d_fake) + r1_penalty(d_real, [real_img], cfg.r1_gamma)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self._sync_grads(self.D.parameters())
+        self.opt_d.step()
+        # generator
+        logs = {"loss_d": float(loss_d.detach())}
+        loss_g = g_adversarial(self.D(out.image, out.image_raw, gen["camera"]))
+        logs["loss_g_adv"] = float(loss_g.detach())
+        if cfg.use_prior and out.s is not None:
+            lp = prior_loss(out.sigma, out.s, cfg.kappa, cfg.gamma_prior)
+            loss_g = loss_g + cfg.w_prior * lp
+            logs["loss_prior"] = float(lp.detach())
+        if cfg.use_enc and self.E is not None:
+            le = enc_loss(self.E, self.head, out.image, gen["shape"], gen["expression"], gen["pose"],
+                          cfg.w_enc_vertex, cfg.w_enc_landmark)
+            loss_g = loss_g + cfg.w_enc * le["total"]
+            logs["loss_enc"] = float(le["total"].detach())
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self._sync_grads(self.G.trainable_parameters())
+        self.opt_g.step()
+        with torch.no_grad():
+            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                p_ema.lerp_(p, 1 - cfg.ema_beta)
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                b_ema.copy_(b)
+        self.step += 1
+        logs["loss_g"] = float(loss_g.detach())
+        return logs
+
+    def snapshot(self) -> None:
+        if self.rank != 0:
+            return
+        from torchvision.utils import save_image
+
+        g = self.labels(0, 5)
+        z = torch.randn(self.cfg.batch, self.cfg.z_dim, generator=seeded(self.cfg.seed, 6))
+        with torch.no_grad():
+            out = self.G_ema(z, g["camera"], g["shape"], g["expression"], g["pose"])
+        grid = torch.cat([g["image"], out.image])
+        save_image(grid, self.out_dir / f"samples_{self.step:06d}.png", nrow=self.cfg.batch)
+
+    def run(self, steps: int | None = None) -> Path:
+        cfg = self.cfg
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        resumed = self.resume()
+        if cfg.use_enc and self.E is None:
+            self.E = train_encoder(cfg, self.data, self.quiet)
+        if not resumed:
+            self.save()
+        total = cfg.steps if steps is None else steps
+        t0 = time.time()
+        while self.step < total:
+            logs = self.train_step()
+            if self.rank == 0 and (self.step % cfg.log_every == 0 or self.step == total):
+                rec = {"step": self.step, "time_s": round(time.time() - t0, 1), **logs}
+                with open(self.out_dir / "log.jsonl", "a") as fh:
+                    fh.write(json.dumps(rec) + "\n")
+                if not self.quiet:
+                    print("[gan] " + " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in rec.items()),
+                          file=sys.stderr)
+            if self.step % cfg.snapshot_every == 0 or self.step == total:
+                self.save()
+                self.snapshot()
+        return self.ckpt_path
+
+
+def export_release(ckpt_path: Path, out: Path) -> Path:
+    """Drop D and optimiser state: the file ``omnibench evaluate --ckpt`` needs (G_ema, E, metadata)."""
+    ckpt = read_gan_checkpoint(ckpt_path)
+    ckpt.pop("training", None)
+    atomic_torch_save(ckpt, out)
+    return out

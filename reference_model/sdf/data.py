@@ -1,0 +1,175 @@
+"""Stage I training data: FLAME parameter sets, surface / off-surface points, signed distances,
+and ground-truth canonical correspondences.
+
+* Parameter set ``i`` derives from ``(seed, i)`` alone; the points of mesh slot ``j`` at step ``t``
+  from ``(seed, t, j)`` alone, so data do not depend on worker or process count.
+* On-surface points: area-weighted triangle, uniform barycentrics; normal = the deformed triangle's
+  normal; canonical target ``xbar*`` = the same triangle and barycentrics on the canonical mesh (the head
+  model's template: neutral shape, expression and pose).
+* Off-surface points: half near the surface (surface point + isotropic Gaussian offset of ``near_std``
+  metres), half uniform in the mesh's bounding box padded by ``volume_pad``.
+* Signed distance: libigl's exact point-mesh distance with the sign from the *generalised winding
+  number* (negative inside). FLAME is open at the neck and the mouth slit and has separate eyeballs;
+  the winding number is robust to all three: points deep inside the skull are inside (w ~ 1), points
+  inside an eyeball are inside, and points near a hole are classified by w >= 0.5, i.e. as if the hole
+  were closed by a minimal surface. Far below the neck cut, points are outside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import igl
+import numpy as np
+import torch
+
+from reference_model.sdf.config import SDFConfig
+
+POSE_DIM = 15
+
+
+@dataclass
+class SDFBatch:
+    """Points of ``M`` meshes. ``params`` (M, P) conditioning vectors; tensors per mesh ``m``."""
+
+    params: torch.Tensor  # (M, P) float32
+    surface: torch.Tensor  # (M, N, 3)
+    normals: torch.Tensor  # (M, N, 3) unit
+    canonical: torch.Tensor  # (M, N, 3) xbar* of the surface points
+    off: torch.Tensor  # (M, F, 3)
+    off_sdf: torch.Tensor  # (M, F) signed distance (metres, negative inside)
+
+
+def _rng(*key: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(k) for k in key])))
+
+
+class ParamSampler:
+    """FLAME parameter set ``i`` of a config: shape and expression Gaussian, jaw and neck pose in ranges."""
+
+    def __init__(self, cfg: SDFConfig) -> None:
+        self.cfg = cfg
+
+    def sample(self, indices: np.ndarray, namespace: int = 0) -> dict[str, torch.Tensor]:
+        c = self.cfg
+        shape, expr, pose = [], [], []
+        for i in np.asarray(indices).reshape(-1):
+            r = _rng(c.seed, namespace, 7919, int(i))
+            shape.append(r.normal(0.0, c.shape_std, c.n_shape))
+            expr.append(r.normal(0.0, c.expression_std, c.n_expression))
+            p = np.zeros(POSE_DIM)
+            p[3:6] = r.normal(0.0, c.neck_std, 3)
+            p[6] = r.uniform(0.0, c.jaw_open_max)
+            p[7:9] = r.normal(0.0, c.jaw_side_std, 2)
+            pose.append(p)
+        f32 = torch.float32
+        return {
+            "shape": torch.tensor(np.array(shape), dtype=f32),
+            "expression": torch.tensor(np.array(expr), dtype=f32),
+            "pose": torch.tensor(np.array(pose), dtype=f32),
+        }
+
+
+def conditioning(shape: torch.Tensor, expression: torch.Tensor, pose: torch.Tensor, cfg: SDFConfig) -> torch.Tensor:
+    """The vector ``p`` W is conditioned on: ``[shape[:n_shape], expression[:n_expression], neck 3, jaw 3]``."""
+
+    def fit(t: torch.Tensor, n: int) -> torch.Tensor:
+        return t[:, :n] if t.shape[1] >= n else torch.nn.functional.pad(t, (0, n - t.shape[1]))
+
+    return torch.cat([fit(shape, cfg.n_shape), fit(expression, cfg.n_expression), pose[:, 3:9]], dim=1)
+
+
+def sample_surface(
+    verts: np.ndarray, faces: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area-weighted surface samples: (face ids (n,), barycentrics (n, 3), points (n, 3))."""
+    tri = verts[faces]
+    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    fid = rng.choice(len(faces), size=n, p=area / area.sum())
+    u, v = rng.random(n), rng.random(n)
+    su = np.sqrt(u)
+    bary = np.stack([1 - su, su * (1 - v), su * v], axis=1)
+    pts = np.einsum("nk,nkd->nd", bary, tri[fid])
+    return fid, bary, pts
+
+
+def face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    tri = verts[faces]
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-20)
+
+
+def signed_distance(points: np.ndarray, verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Signed distance (metres, negative inside by generalised winding number)."""
+    s = igl.signed_distance(
+        np.ascontiguousarray(points, dtype=np.float64),
+        np.ascontiguousarray(verts, dtype=np.float64),
+        np.ascontiguousarray(faces, dtype=np.int64),
+        sign_type=igl.SIGNED_DISTANCE_TYPE_WINDING_NUMBER,
+    )[0]
+    return s
+
+
+class SDFDataSource:
+    """Generates :class:`SDFBatch` es from a head model (``omnibench.heads`` API) and a config."""
+
+    def __init__(self, head, cfg: SDFConfig) -> None:
+        self.head = head
+        self.cfg = cfg
+        self.params = ParamSampler(cfg)
+        self.faces = np.asarray(head.faces.cpu().numpy(), dtype=np.int64)
+        with torch.no_grad():
+            z = torch.zeros(1, 1)
+            self.canonical = head(shape=z, expression=z, pose=torch.zeros(1, POSE_DIM)).vertices[0].double().numpy()
+
+    def meshes(self, p: dict[str, torch.Tensor]) -> np.ndarray:
+        with torch.no_grad():
+            return self.head(shape=p["shape"], expression=p["expression"], pose=p["pose"]).vertices.double().numpy()
+
+    def batch_for(self, param_ids: np.ndarray, point_keys: list[tuple[int, ...]], namespace: int = 0) -> SDFBatch:
+        """Points for parameter sets ``param_ids``; mesh ``m``'s points derive from ``point_keys[m]``."""
+        c = self.cfg
+        p = self.params.sample(param_ids, namespace)
+        verts = self.meshes(p)
+        out: dict[str, list[np.ndarray]] = {k: [] for k in ("surface", "normals", "canonical", "off", "off_sdf")}
+        for m in range(len(param_ids)):
+            rng = _rng(c.seed, namespace, *point_keys[m])
+            v = verts[m]
+            fid, bary, pts = sample_surface(v, self.faces, c.n_surface, rng)
+            out["surface"].append(pts)
+            out["normals"].append(face_normals(v, self.faces)[fid])
+            out["canonical"].append(np.einsum("nk,nkd->nd", bary, self.canonical[self.faces[fid]]))
+            n_near = c.n_off_surface // 2
+            _, _, base = sample_surface(v, self.faces, n_near, rng)
+            near = base + rng.normal(0.0, c.near_std, base.shape)
+            lo, hi = v.min(0) - c.volume_pad, v.max(0) + c.volume_pad
+            vol = lo + (hi - lo) * rng.random((c.n_off_surface - n_near, 3))
+            off = np.concatenate([near, vol])
+            out["off"].append(off)
+            out["off_sdf"].append(signed_distance(off, v, self.faces))
+        t = {k: torch.tensor(np.stack(v), dtype=torch.float32) for k, v in out.items()}
+        cond = conditioning(p["shape"], p["expression"], p["pose"], c)
+        return SDFBatch(params=cond, **t)
+
+    def training_batch(self, step: int, rank: int = 0, world: int = 1) -> SDFBatch:
+        """Batch of training step ``step`` for process ``rank`` of ``world`` (disjoint mesh slots)."""
+        c = self.cfg
+        slots = range(rank * c.meshes_per_step, (rank + 1) * c.meshes_per_step)
+        pick = _rng(c.seed, 1, step).integers(0, c.n_param_sets, size=c.meshes_per_step * world)
+        ids = np.array([pick[j] for j in slots])
+        return self.batch_for(ids, [(2, step, j) for j in slots])
+
+    def heldout_batch(self, n_meshes: int = 16) -> SDFBatch:
+        """Held-out parameter sets (a separate seed namespace: never seen in training)."""
+        return self.batch_for(np.arange(n_meshes), [(3, j) for j in range(n_meshes)], namespace=1)
+
+
+class StepStream(torch.utils.data.IterableDataset):
+    """Training batches ``start .. steps-1`` prepared in a DataLoader worker so training never waits."""
+
+    def __init__(self, source: SDFDataSource, start: int, steps: int, rank: int = 0, world: int = 1) -> None:
+        self.source, self.start, self.steps, self.rank, self.world = source, start, steps, rank, world
+
+    def __iter__(self):
+        for step in range(self.start, self.steps):
+            yield step, self.source.training_batch(step, self.rank, self.world)

@@ -1,0 +1,93 @@
+"""The deformable semantic SDF ``W(x | p) = (s, xbar)`` (OmniAvatar Stage I).
+
+* Input ``x`` ``(B, N, 3)`` in the head frame (metres), normalised internally by the canonical mesh's
+  bounding box (centre ``c``, half-extent ``r``): ``u = (x - c) / r``; positional encoding of ``u`` with
+  ``pe_frequencies`` octaves (NeuS style).
+* Conditioning ``p`` ``(B, P)`` = ``[shape[:n_shape], expression[:n_expression], neck 3, jaw 3]``, concatenated
+  to the input of the first layer and of the skip layer.
+* Outputs: ``s`` ``(B, N)`` signed distance in metres (negative inside) and ``xbar`` ``(B, N, 3)`` the
+  corresponding point of the canonical space, predicted as ``x + r * delta``.
+* Softplus(beta=100) MLP with geometric initialisation (IGR/SAL/NeuS): at step 0 ``s`` is the distance to
+  a sphere and ``xbar = x``, and the conditioning weights start at zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from reference_model.sdf.config import SDFConfig
+from reference_model.sdf.data import conditioning
+
+
+class SemanticSDF(nn.Module):
+    def __init__(self, cfg: SDFConfig, center: np.ndarray | torch.Tensor, radius: float) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("center", torch.as_tensor(center, dtype=torch.float32).reshape(3))
+        self.register_buffer("radius", torch.tensor(float(radius)))
+        self.n_cond = cfg.n_shape + cfg.n_expression + 6
+        self.n_pe = 3 + 6 * cfg.pe_frequencies
+        d_in = self.n_pe + self.n_cond
+        h = cfg.hidden
+        self.layers = nn.ModuleList()
+        for i in range(cfg.layers):
+            fan_in = d_in if i == 0 else h + d_in if i == cfg.skip_layer else h
+            self.layers.append(nn.Linear(fan_in, h))
+        self.sdf_head = nn.Linear(h, 1)
+        self.xbar_head = nn.Linear(h, 3)
+        self.act = nn.Softplus(beta=100)
+        self._geometric_init()
+
+    def _geometric_init(self, sphere: float = 0.6) -> None:
+        h = self.cfg.hidden
+        for i, lin in enumerate(self.layers):
+            nn.init.zeros_(lin.bias)
+            nn.init.normal_(lin.weight, 0.0, math.sqrt(2) / math.sqrt(lin.out_features))
+            if i == 0:
+                lin.weight.data[:, 3:] = 0.0  # PE and conditioning start switched off
+            if i == self.cfg.skip_layer:  # input re-enters after the hidden features: keep only xyz
+                lin.weight.data[:, h + 3 :] = 0.0
+        nn.init.normal_(self.sdf_head.weight, math.sqrt(math.pi) / math.sqrt(h), 1e-4)
+        nn.init.constant_(self.sdf_head.bias, -sphere)
+        nn.init.zeros_(self.xbar_head.weight)
+        nn.init.zeros_(self.xbar_head.bias)
+
+    def encode(self, u: torch.Tensor) -> torch.Tensor:
+        feats = [u]
+        for k in range(self.cfg.pe_frequencies):
+            feats += [torch.sin((2.0**k) * u), torch.cos((2.0**k) * u)]
+        return torch.cat(feats, dim=-1)
+
+    def forward_cond(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x (B, N, 3)`` metres, ``cond (B, P)`` -> ``s (B, N)`` metres, ``xbar (B, N, 3)`` metres."""
+        u = (x - self.center) / self.radius
+        inp = torch.cat([self.encode(u), cond[:, None, :].expand(-1, x.shape[1], -1)], dim=-1)
+        h = inp
+        for i, lin in enumerate(self.layers):
+            if i == self.cfg.skip_layer:
+                h = torch.cat([h, inp], dim=-1) / math.sqrt(2)
+            h = self.act(lin(h))
+        s = self.sdf_head(h)[..., 0] * self.radius
+        xbar = x + self.xbar_head(h) * self.radius
+        return s, xbar
+
+    def forward(
+        self, x: torch.Tensor, shape: torch.Tensor, expression: torch.Tensor, pose: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``W(x | p)`` for FLAME controls ``shape (B, S)``, ``expression (B, E)``, ``pose (B, 15)``."""
+        return self.forward_cond(x, conditioning(shape, expression, pose, self.cfg).to(x))
+
+
+def sdf_and_gradient(
+    model: SemanticSDF | nn.Module, x: torch.Tensor, cond: torch.Tensor, create_graph: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(s, xbar, grad_x s)``; the gradient by autograd (kept in the graph for the losses)."""
+    x = x.detach().requires_grad_(True)
+    fwd = getattr(model, "forward_cond", None) or model.module.forward_cond  # plain or DDP-wrapped
+    s, xbar = fwd(x, cond)
+    (g,) = torch.autograd.grad(s.sum(), x, create_graph=create_graph)
+    return s, xbar, g

@@ -1,0 +1,114 @@
+"""Stage I training loop: ``omnibench train sdf --config tiny|full [--device cuda] [--resume]``.
+
+Data-parallel under ``torchrun`` (gloo on CPU, nccl on CUDA): each rank draws disjoint mesh slots of the
+same step (``SDFDataSource.training_batch``), gradients are averaged by DDP, rank 0 writes checkpoints
+and the ``log.jsonl`` beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from omnibench.errors import OmnibenchError
+from reference_model.sdf.checkpoint import load_sdf, read_sdf_checkpoint, save_sdf
+from reference_model.sdf.config import CONFIGS, SDFConfig
+from reference_model.sdf.data import SDFBatch, SDFDataSource, StepStream
+from reference_model.sdf.losses import stage1_losses
+from reference_model.sdf.model import SemanticSDF, sdf_and_gradient
+
+
+def load_head(name: str):
+    from omnibench.heads import load_head_model
+
+    return load_head_model(name)
+
+
+def build_model(cfg: SDFConfig, source: SDFDataSource) -> SemanticSDF:
+    lo, hi = source.canonical.min(0), source.canonical.max(0)
+    center = (lo + hi) / 2
+    radius = float((hi - lo).max() / 2 + cfg.volume_pad)
+    return SemanticSDF(cfg, center.astype(np.float32), radius)
+
+
+def step_losses(model, batch: SDFBatch, cfg: SDFConfig, device: torch.device) -> dict[str, torch.Tensor]:
+    cond = batch.params.to(device)
+    s_surf, xbar_surf, g_surf = sdf_and_gradient(model, batch.surface.to(device), cond)
+    s_off, _, g_off = sdf_and_gradient(model, batch.off.to(device), cond)
+    return stage1_losses(
+        s_surf, g_surf, xbar_surf, batch.normals.to(device), batch.canonical.to(device),
+        s_off, g_off, batch.off_sdf.to(device), cfg,
+    )
+
+
+def train(
+    cfg: SDFConfig,
+    out: Path,
+    device: str = "cpu",
+    resume: bool = False,
+    head=None,
+    quiet: bool = False,
+) -> Path:
+    """Train W and write ``out`` (the final checkpoint); returns ``out``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    dev = torch.device(device if not device.startswith("cuda") else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    torch.manual_seed(cfg.seed)
+    head = head if head is not None else load_head(cfg.head)
+    source = SDFDataSource(head, cfg)
+    model = build_model(cfg, source).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    start = 0
+    if resume and out.exists():
+        ckpt = read_sdf_checkpoint(out)
+        loaded = load_sdf(out, head=head)
+        model.load_state_dict(loaded.state_dict())
+        if "optimizer" in ckpt:
+            opt.load_state_dict(ckpt["optimizer"])
+        start = int(ckpt["step"])
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    loader = torch.utils.data.DataLoader(
+        StepStream(source, start, cfg.steps, rank, world), batch_size=None, num_workers=1, prefetch_factor=4
+    ) if cfg.steps > start else []
+    log_path = out.with_suffix(".log.jsonl")
+    t0 = time.time()
+    for step, batch in loader:
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * cfg.lr_decay ** (step // cfg.lr_decay_every)
+        terms = step_losses(net, batch, cfg, dev)
+        opt.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        opt.step()
+        done = step + 1
+        if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
+            rec = {"step": done, "time_s": round(time.time() - t0, 1), **{k: float(v.detach()) for k, v in terms.items()}}
+            with open(log_path, "a") as fh:
+                fh.write(json.dumps(rec) + "\n")
+            if not quiet:
+                print(
+                    f"[sdf] step {done}/{cfg.steps} total {rec['total']:.4f} |s| {rec['surface'] * 1e3:.2f}mm "
+                    f"normal {rec['normal']:.3f} eik {rec['eikonal']:.4f} sem {rec['semantic'] * 1e3:.2f}mm "
+                    f"off {rec['offsurface'] * 1e3:.2f}mm ({rec['time_s']}s)",
+                    file=sys.stderr,
+                )
+        if rank == 0 and (done % cfg.ckpt_every == 0 or done == cfg.steps):
+            save_sdf(out, model, head, done, opt)
+    if rank == 0 and not out.exists():
+        save_sdf(out, model, head, start, opt)
+    if world > 1:
+        torch.distributed.barrier()
+    return out
+
+
+def config_from_name(name: str) -> SDFConfig:
+    if name not in CONFIGS:
+        raise OmnibenchError(f"unknown SDF config '{name}'; available: {', '.join(CONFIGS)}")
+    return CONFIGS[name]

@@ -1,0 +1,272 @@
+"""Engine behaviour with a tiny fake generator and fake metrics (see fakes.py)."""
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from omnibench.cli import main
+from omnibench.evaluation import evaluate
+from omnibench.generators import GENERATORS
+from omnibench.protocol import PROTOCOLS, SetSize
+from omnibench.results import load_result
+
+from .fakes import save_fake_checkpoint
+
+GEN = "tests.omnibench.fakes:FakeGenerator"
+METRICS = ["tests.omnibench.fakes:MeanPixel", "tests.omnibench.fakes:GroupSpread",
+           "tests.omnibench.fakes:GroupSpread@expr"]
+
+
+# quick's settings at the fake generator's 16 px, with fewer samples (4 shards in main)
+TINY = dataclasses.replace(PROTOCOLS["quick"], name="tiny", resolution=16, main=SetSize(400), views=SetSize(5, 3),
+                           expr=SetSize(5, 3), real_n=400)
+
+
+@pytest.fixture(autouse=True)
+def _tiny_protocol(monkeypatch):
+    monkeypatch.setitem(PROTOCOLS, "tiny", TINY)
+
+
+@pytest.fixture
+def fresh_cache(monkeypatch, tmp_path):
+    """A private cache per call: runs must not share samples unless a test wants them to."""
+    counter = iter(range(100))
+
+    def new() -> Path:
+        d = tmp_path / f"cache{next(counter)}"
+        monkeypatch.setenv("OMNIBENCH_CACHE", str(d))
+        return d
+
+    return new
+
+
+def _values(result):
+    return {k: (m["value"], m["n"], m["ci95"]) for k, m in result["metrics"].items()}
+
+
+def _run(**kw):
+    kw.setdefault("generator", GEN)
+    kw.setdefault("metrics", METRICS)
+    kw.setdefault("progress", False)
+    kw.setdefault("protocol", "tiny")
+    return evaluate("fake", **kw)
+
+
+def test_result_file_has_provenance_and_validates(fresh_cache, tmp_path):
+    fresh_cache()
+    out = tmp_path / "r.json"
+    r = _run(out=out, batch_size=8)
+    assert load_result(out) == r
+    for key in ("schema_version", "omnibench_version", "created", "git_sha", "checkpoint", "protocol", "backbones",
+                "environment", "metrics", "timings"):
+        assert key in r
+    assert r["protocol"]["name"] == "tiny" and len(r["protocol"]["hash"]) == 64
+    assert {"python", "torch", "device", "cpu"} <= set(r["environment"])
+    m = r["metrics"]["mean-pixel"]
+    assert m["n"] == 400 and m["ci95"][0] < m["value"] < m["ci95"][1] and m["higher_is_better"]
+    assert r["metrics"]["group-spread@expr"]["variant"] == "expr"
+    assert {"generate/main", "generate/views", "generate/expr", "metric/mean-pixel", "total"} <= set(r["timings"])
+
+
+def test_batch_size_does_not_change_numbers(fresh_cache):
+    fresh_cache()
+    a = _run(batch_size=1)
+    fresh_cache()
+    b = _run(batch_size=8)
+    assert _values(a) == _values(b)
+    assert a["sampling"] == b["sampling"]
+
+
+def test_second_run_reads_the_cache(fresh_cache):
+    fresh_cache()
+    a = _run()
+    b = _run(metrics=["tests.omnibench.fakes:MeanPixel"])
+    assert "generate/main" not in b["timings"]
+    assert b["metrics"]["mean-pixel"] == {**a["metrics"]["mean-pixel"], "seconds": b["metrics"]["mean-pixel"]["seconds"]}
+
+
+def test_interrupted_run_resumes_with_identical_values(fresh_cache, monkeypatch, tmp_path):
+    fresh_cache()
+    clean = _run(batch_size=16)
+    cache = fresh_cache()
+    monkeypatch.setenv("FAKE_FAIL_AFTER_CALLS", "20")  # 8 calls per 128-sample shard: dies inside shard 2
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _run(batch_size=16, out=tmp_path / "partial.json")
+    assert not (tmp_path / "partial.json").exists()
+    shards = sorted(cache.glob("samples/main-*/shard_*.pt"))
+    assert len(shards) == 2
+    mtimes = [s.stat().st_mtime_ns for s in shards]
+    monkeypatch.delenv("FAKE_FAIL_AFTER_CALLS")
+    resumed = _run(batch_size=16)
+    assert [s.stat().st_mtime_ns for s in shards] == mtimes  # completed shards were reused
+    assert _values(resumed) == _values(clean)
+
+
+def test_checkpoint_path_autodetect_and_sha(fresh_cache, tmp_path):
+    fresh_cache()
+    ck = tmp_path / "g.pt"
+    save_fake_checkpoint(ck, gain=2.0)
+    GENERATORS.register("fake-test", GEN, replace=True)
+    try:
+        r = evaluate(str(ck), metrics=METRICS[:1], progress=False, protocol="tiny")
+    finally:
+        GENERATORS._items.pop("fake-test", None)
+    assert r["checkpoint"]["generator"] == "fake" and r["checkpoint"]["description"]["gain"] == 2.0
+    assert len(r["checkpoint"]["sha256"]) == 64 and r["checkpoint"]["path"] == str(ck)
+    base = _run(metrics=METRICS[:1])
+    assert base["metrics"]["mean-pixel"]["value"] != r["metrics"]["mean-pixel"]["value"]
+
+
+# ---------------------------------------------------------------------------------------------- error cases
+
+
+def _cli_error(capsys, tmp_path, argv, match):
+    out = tmp_path / "res.json"
+    if "--protocol" not in argv:
+        argv = [*argv, "--protocol", "tiny"]
+    code = main(["evaluate", "--no-progress", "--out", str(out), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert err and err[-1].startswith("omnibench: error:") and match in err[-1], err
+    assert "Traceback" not in "\n".join(err)
+    assert not out.exists()
+    return err[-1]
+
+
+def test_error_unknown_metric(fresh_cache, capsys, tmp_path):
+    fresh_cache()
+    from omnibench.metric_api import METRICS as REG
+
+    REG.register("mean-pixel", "tests.omnibench.fakes:MeanPixel", replace=True)
+    try:
+        _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", "mean-pixle"],
+                   "did you mean 'mean-pixel'")
+    finally:
+        REG._items.pop("mean-pixel", None)
+
+
+def test_error_unknown_protocol(fresh_cache, capsys, tmp_path):
+    fresh_cache()
+    _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", METRICS[0], "--protocol", "standart"],
+               "did you mean 'standard'")
+
+
+def test_error_missing_checkpoint(fresh_cache, capsys, tmp_path):
+    fresh_cache()
+    _cli_error(capsys, tmp_path, ["--ckpt", str(tmp_path / "nope.pt"), "--metrics", METRICS[0]], "not found")
+    _cli_error(capsys, tmp_path, ["--ckpt", str(tmp_path / "nope.pt"), "--generator", GEN, "--metrics", METRICS[0]],
+               "does not exist")
+
+
+def test_error_corrupt_checkpoint(fresh_cache, capsys, tmp_path):
+    fresh_cache()
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x80\x02 definitely not a checkpoint")
+    _cli_error(capsys, tmp_path, ["--ckpt", str(bad), "--generator", GEN, "--metrics", METRICS[0]], "corrupt")
+    _cli_error(capsys, tmp_path, ["--ckpt", str(bad), "--metrics", METRICS[0]], "corrupt")
+
+
+def test_error_wrong_kind_checkpoint(fresh_cache, capsys, tmp_path):
+    fresh_cache()
+    ck = tmp_path / "other.pt"
+    save_fake_checkpoint(ck, kind="sdf-stage1")
+    _cli_error(capsys, tmp_path, ["--ckpt", str(ck), "--generator", GEN, "--metrics", METRICS[0]],
+               "'sdf-stage1' checkpoint")
+    _cli_error(capsys, tmp_path, ["--ckpt", str(ck), "--metrics", METRICS[0]], "no installed generator")
+
+
+def test_error_missing_asset(fresh_cache, capsys, tmp_path):
+    fresh_cache()
+    _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", "tests.omnibench.fakes:NeedsAsset"],
+               "imaginary-net")
+
+
+def test_error_missing_real_set(fresh_cache, capsys, tmp_path):
+    fresh_cache()
+    _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", METRICS[0], "--real",
+                                  str(tmp_path / "no-such-folder")], "does not exist")
+
+
+def test_error_nan_output(fresh_cache, capsys, tmp_path, monkeypatch):
+    fresh_cache()
+    monkeypatch.setenv("FAKE_NAN", "1")
+    _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", METRICS[0]], "NaN")
+
+
+def test_error_mixed_sizes(fresh_cache, capsys, tmp_path, monkeypatch):
+    fresh_cache()
+    monkeypatch.setenv("FAKE_MIXED", "1")
+    from omnibench.protocol import PROTOCOLS
+
+    # with resizing on (quick renders 64 px from the fake's 16 px), mixed generator sizes must still be caught
+    msg = _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", METRICS[0], "--protocol",
+                                        "quick"], "generator returned")
+    assert "mixed sizes" in msg or "some batches" in msg
+    assert PROTOCOLS["quick"].resize_policy == "bicubic-aa"
+
+
+def test_cli_prints_json_on_stdout(fresh_cache, capsys, tmp_path):
+    fresh_cache()
+    out = tmp_path / "ok.json"
+    assert main(["evaluate", "--no-progress", "--ckpt", "fake", "--generator", GEN, "--metrics", METRICS[0],
+                 "--out", str(out), "--batch-size", "32", "--protocol", "tiny"]) == 0
+    stdout = capsys.readouterr().out
+    assert json.loads(stdout) == json.loads(out.read_text())
+    assert os.path.basename(out) == "ok.json"
+
+
+def test_resize_policy(fresh_cache, tmp_path):
+    fresh_cache()
+    up = dataclasses.replace(TINY, name="tiny32", resolution=32, main=SetSize(10))
+    from omnibench.evaluation import EvalContext, resolve_generator
+
+    gen, block = resolve_generator("fake", GEN)
+    s = EvalContext(up, gen, block, progress=False).samples("main")
+    assert s.images.shape == (10, 3, 32, 32) and s.images.dtype.is_floating_point is False
+    assert s.depth.shape == (10, 32, 32)
+    strict = dataclasses.replace(up, name="tiny32s", resize_policy="none")
+    from omnibench.errors import OmnibenchError
+
+    with pytest.raises(OmnibenchError, match="resize_policy is 'none'"):
+        EvalContext(strict, gen, block, progress=False).samples("main")
+
+
+def test_named_checkpoint_options_and_top_level_kind(fresh_cache, tmp_path):
+    fresh_cache()
+    r = _run(metrics=METRICS[:1], options={"estimator": "regressor"})
+    named = evaluate("shipped-gain3", generator=GEN, metrics=METRICS[:1], progress=False, protocol="tiny")
+    assert named["checkpoint"]["description"]["gain"] == 3.0
+    assert named["metrics"]["mean-pixel"]["value"] != r["metrics"]["mean-pixel"]["value"]
+    assert r["options"] == {"estimator": "regressor"}
+    import torch
+
+    from omnibench.generators.base import read_checkpoint_kind
+
+    torch.save({"kind": "omnibench.gan", "format": 1}, tmp_path / "g.pt")
+    assert read_checkpoint_kind(tmp_path / "g.pt") == "omnibench.gan"
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
+    assert read_checkpoint_kind(tmp_path / "plain.pt") is None
+
+
+def test_default_metric_set_never_hides_generator_errors(fresh_cache, monkeypatch):
+    """With no --metrics, unavailable metrics are skipped, but NaN output is still fatal."""
+    from omnibench.errors import OmnibenchError
+    from omnibench.metric_api import METRICS as REG
+
+    fresh_cache()
+    REG.register("zz-mean-pixel", "tests.omnibench.fakes:MeanPixel", replace=True)
+    REG.register("zz-needs-asset", "tests.omnibench.fakes:NeedsAsset", replace=True)
+    try:
+        r = evaluate("fake", generator=GEN, protocol="tiny", progress=False)
+        assert "zz-needs-asset" in r["skipped"] and "imaginary-net" in r["skipped"]["zz-needs-asset"]
+        assert r["metrics"]["zz-mean-pixel"]["n"] == 400
+        fresh_cache()
+        monkeypatch.setenv("FAKE_NAN", "1")
+        with pytest.raises(OmnibenchError, match="NaN"):
+            evaluate("fake", generator=GEN, protocol="tiny", progress=False)
+    finally:
+        REG._items.pop("zz-mean-pixel", None)
+        REG._items.pop("zz-needs-asset", None)

@@ -1,0 +1,169 @@
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from omnibench.cameras import orbit_camera
+from omnibench.errors import CheckpointError
+from reference_model.gan.checkpoint import atomic_torch_save, load_generator
+from reference_model.gan.config import GANConfig
+from reference_model.gan.data import TrainingSet
+from reference_model.gan.discriminator import DualDiscriminator
+from reference_model.gan.encoder import ControlEncoder
+from reference_model.gan.generator import OmniAvatarG
+from reference_model.gan.losses import (
+    d_adversarial,
+    enc_loss,
+    g_adversarial,
+    prior_loss,
+    prior_target,
+    r1_penalty,
+)
+from reference_model.gan.renderer import camera_rays, composite
+from reference_model.gan.train import Trainer
+from reference_model.sdf.config import SDFConfig
+from reference_model.sdf.model import SemanticSDF
+
+CFG = GANConfig(z_dim=8, w_dim=8, mapping_layers=1, n_shape=4, n_expression=4, triplane_res=8, triplane_channels=4,
+                synthesis_channels=8, neural_res=8, image_res=16, samples_coarse=4, samples_fine=4, decoder_hidden=8,
+                feature_channels=4, expr_embed=4, sr_channels=4, d_channels=4, batch=2, steps=2, encoder_steps=2,
+                log_every=1, snapshot_every=100)
+SDF_CFG = SDFConfig(n_shape=4, n_expression=4, hidden=16, layers=3, skip_layer=1, pe_frequencies=2)
+
+
+@dataclass
+class _Out:
+    vertices: torch.Tensor
+    landmarks3d: torch.Tensor
+
+
+class LinearHead(torch.nn.Module):
+    """Head-model stand-in: vertices linear in expression and jaw."""
+
+    def __init__(self, sha="head-a"):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.template = torch.randn(30, 3, generator=g) * 0.1
+        self.basis = torch.randn(4, 30, 3, generator=g) * 0.01
+        self.name, self.sha256 = "linear", sha
+
+    def forward(self, shape, expression, pose, translation=None):
+        v = self.template + torch.einsum("be,evk->bvk", expression[:, :4], self.basis)
+        v = v + pose[:, 6, None, None] * 0.02
+        return _Out(v, v[:, :6])
+
+
+def make_sdf():
+    torch.manual_seed(0)
+    return SemanticSDF(SDF_CFG, torch.zeros(3), 0.2)
+
+
+def make_data(n=6):
+    g = torch.Generator().manual_seed(1)
+    cam = orbit_camera(torch.rand(n, generator=g) * 0.4 - 0.2, torch.zeros(n))
+    pose = torch.zeros(n, 15)
+    pose[:, 6] = torch.rand(n, generator=g) * 0.3
+    return TrainingSet(images=torch.randint(0, 255, (n, 3, 16, 16), dtype=torch.uint8, generator=g), camera=cam,
+                       shape=torch.randn(n, 4, generator=g), expression=torch.randn(n, 4, generator=g), pose=pose,
+                       content_hash="abc", path="mem")
+
+
+def sdf_meta(sdf):
+    return {"sha256": "w-sha", "config": sdf.cfg.to_dict(), "center": sdf.center.clone(), "radius": float(sdf.radius)}
+
+
+@pytest.mark.parametrize("use_sdf", [True, False])
+def test_generator_output_shapes(use_sdf):
+    G = OmniAvatarG(CFG.with_overrides(use_sdf=use_sdf, use_prior=use_sdf), make_sdf())
+    d = make_data()
+    out = G(torch.randn(2, 8), d.camera[:2], d.shape[:2], d.expression[:2], d.pose[:2])
+    assert out.image.shape == (2, 3, 16, 16) and out.image_raw.shape == (2, 3, 8, 8)
+    assert out.depth.shape == (2, 8, 8) and out.mask.shape == (2, 8, 8)
+    assert out.sigma.shape == (2, 64 * 8)
+    assert (out.s is not None) == use_sdf
+    assert 0 <= float(out.image.detach().min()) and float(out.image.detach().max()) <= 1
+
+
+def test_rays_go_through_pixels_and_compositing_is_exact():
+    cam = orbit_camera(torch.tensor([0.0]), torch.tensor([0.0]), radius=1.0)
+    rays = camera_rays(cam, 2)
+    # the four pixel rays are symmetric around the optical axis (-z)
+    assert torch.allclose(rays.dirs[0].mean(0), torch.tensor([0.0, 0.0, -1.0]) * rays.z_factor[0].mean(), atol=1e-6)
+    # an opaque slab at t = 2: all weight there, depth = 2, opacity 1
+    t = torch.linspace(1, 3, 21).expand(1, 1, 21)
+    sigma = torch.where((t - 2).abs() < 0.05, 1e4, 0.0)
+    feat, depth, acc, _ = composite(sigma, torch.ones(1, 1, 21, 3), t)
+    assert torch.allclose(depth, torch.tensor([[2.0]]), atol=1e-3) and torch.allclose(acc, torch.ones(1, 1))
+
+
+def test_prior_target_values_and_every_loss_backpropagates():
+    kappa = 0.01
+    assert torch.allclose(prior_target(torch.tensor([0.0]), kappa), torch.tensor([1 / (2 * kappa)]))
+    assert float(prior_target(torch.tensor([-1.0]), kappa)) == pytest.approx(1 / kappa)
+    assert float(prior_target(torch.tensor([1.0]), kappa)) == pytest.approx(0.0, abs=1e-6)
+    s = torch.tensor([[0.0, 0.5]])
+    assert float(prior_loss(prior_target(s, kappa), s, kappa, 50.0)) == 0.0
+
+    d = make_data()
+    G = OmniAvatarG(CFG, make_sdf())
+    D = DualDiscriminator(16, 4)
+    E = ControlEncoder(4).requires_grad_(False)
+    out = G(torch.randn(2, 8), d.camera[:2], d.shape[:2], d.expression[:2], d.pose[:2])
+    real = (d.images[:2].float() / 255).requires_grad_(True)
+    d_real = D(real, real, d.camera[:2])
+    losses = {
+        "g_adv": g_adversarial(D(out.image, out.image_raw, d.camera[:2])),
+        "prior": prior_loss(out.sigma, out.s, CFG.kappa, CFG.gamma_prior),
+        "enc": enc_loss(E, LinearHead(), out.image, d.shape[:2], d.expression[:2], d.pose[:2], 100.0, 100.0)["total"],
+        "d_adv": d_adversarial(d_real, D(out.image.detach(), out.image_raw.detach(), d.camera[:2])),
+        "r1": r1_penalty(d_real, [real], 1.0),
+    }
+    for name, loss in losses.items():
+        G.zero_grad()
+        D.zero_grad()
+        assert torch.isfinite(loss), name
+        loss.backward(retain_graph=True)
+        params = list(G.trainable_parameters()) if name in ("g_adv", "prior", "enc") else list(D.parameters())
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), name
+    # W stays frozen
+    assert all(p.grad is None for p in G.sdf.parameters())
+
+
+def test_training_step_is_deterministic_and_checkpoint_round_trips(tmp_path):
+    head = LinearHead()
+    runs = []
+    for name in ("a", "b"):
+        sdf = make_sdf()
+        tr = Trainer(CFG, make_data(), sdf, head, sdf_meta(sdf), tmp_path / name, quiet=True)
+        tr.run()
+        runs.append(tr)
+    for (k, va), vb in zip(runs[0].G_ema.state_dict().items(), runs[1].G_ema.state_dict().values()):
+        assert torch.equal(va, vb), k
+    G, E, meta = load_generator(tmp_path / "a" / "checkpoint.pt", head=head)
+    assert meta["step"] == 2 and meta["sdf"]["sha256"] == "w-sha" and E is not None
+    d = make_data()
+    args = (torch.zeros(1, 8), d.camera[:1], d.shape[:1], d.expression[:1], d.pose[:1])
+    assert torch.equal(G(*args).image, runs[0].G_ema(*args).image)
+    # resume continues at the saved step
+    sdf = make_sdf()
+    tr = Trainer(CFG.with_overrides(steps=3), make_data(), sdf, head, sdf_meta(sdf), tmp_path / "a", quiet=True)
+    tr.run()
+    assert tr.step == 3
+
+
+def test_mismatched_head_model_or_foreign_file_is_refused(tmp_path):
+    head = LinearHead()
+    sdf = make_sdf()
+    tr = Trainer(CFG.with_overrides(steps=0), make_data(), sdf, head, sdf_meta(sdf), tmp_path / "r", quiet=True)
+    tr.run()
+    with pytest.raises(CheckpointError, match="trained for head model"):
+        load_generator(tmp_path / "r" / "checkpoint.pt", head=LinearHead(sha="other"))
+    other_w = {**sdf_meta(sdf), "sha256": "another-w"}
+    with pytest.raises(CheckpointError, match="trained with W sha256"):
+        Trainer(CFG, make_data(), sdf, head, other_w, tmp_path / "r", quiet=True).run()
+    atomic_torch_save({"kind": "omnibench.sdf", "format": 1}, tmp_path / "w.pt")
+    with pytest.raises(CheckpointError, match="not an OmniAvatar generator"):
+        load_generator(tmp_path / "w.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_generator(tmp_path / "junk.pt")

@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+import torch
+
+from omnibench.errors import CheckpointError
+from reference_model.sdf.checkpoint import load_sdf, save_sdf
+from reference_model.sdf.config import SDFConfig
+from reference_model.sdf.data import SDFDataSource, signed_distance
+from reference_model.sdf.losses import stage1_losses
+from reference_model.sdf.model import sdf_and_gradient
+from reference_model.sdf.train import build_model, step_losses, train
+
+TINY = SDFConfig(n_param_sets=16, n_surface=64, n_off_surface=64, meshes_per_step=2, hidden=32, layers=4,
+                 skip_layer=2, steps=3, log_every=1, ckpt_every=3)
+
+
+class AnalyticSphereW(torch.nn.Module):
+    """W for a sphere of radius r(p) = 0.1 * (1 + p0): s = |x| - r, xbar = x * 0.1 / r."""
+
+    def forward_cond(self, x, cond):
+        r = 0.1 * (1 + cond[:, :1])[:, :, None]
+        n = x.norm(dim=-1, keepdim=True)
+        return (n - r)[..., 0], x * 0.1 / r
+
+
+def test_losses_vanish_for_an_exact_sphere_sdf():
+    torch.manual_seed(0)
+    cond = torch.tensor([[0.2], [-0.1]])
+    r = 0.1 * (1 + cond)[:, :, None]
+    d = torch.nn.functional.normalize(torch.randn(2, 50, 3), dim=-1)
+    surf = d * r
+    off = torch.randn(2, 40, 3) * 0.1
+    s, xbar, g = sdf_and_gradient(AnalyticSphereW(), surf, cond)
+    s_off, _, g_off = sdf_and_gradient(AnalyticSphereW(), off, cond)
+    terms = stage1_losses(s, g, xbar, d, d * 0.1, s_off, g_off, off.norm(dim=-1) - r[..., 0], SDFConfig())
+    for k, v in terms.items():
+        assert float(v.detach()) < (1e-3 if k == "total" else 1e-5), k  # total is weighted by up to 3000
+    # and the same losses see a wrong normal / correspondence
+    bad = stage1_losses(s, g, xbar * 1.1, -d, d * 0.1, s_off, g_off, off.norm(dim=-1) - r[..., 0], SDFConfig())
+    assert float(bad["normal"].detach()) > 1.0 and float(bad["semantic"].detach()) > 1e-3
+
+
+def test_data_signed_distance_and_correspondence(sphere_head):
+    src = SDFDataSource(sphere_head, TINY)
+    b = src.training_batch(0)
+    assert b.surface.shape == (2, 64, 3) and b.off_sdf.shape == (2, 64)
+    # surface points of the unjawed upper half lie at radius r; canonical targets at radius 0.1
+    for m in range(2):
+        upper = b.surface[m, :, 1] > 0.01
+        r = b.surface[m].norm(dim=-1)[upper]
+        assert torch.allclose(r, r.mean().expand_as(r), rtol=0.02)
+    assert torch.allclose(b.canonical.norm(dim=-1), torch.full_like(b.canonical[..., 0], 0.1), rtol=0.02)
+    # sign: negative inside (deep inside points)
+    s = signed_distance(np.zeros((1, 3)), sphere_head.template.numpy().astype(float), sphere_head.faces.numpy())
+    assert s[0] < -0.09
+    # deterministic per step, independent of worker
+    assert torch.equal(src.training_batch(5).off, SDFDataSource(sphere_head, TINY).training_batch(5).off)
+    assert not torch.equal(src.training_batch(5).off, src.training_batch(6).off)
+    # ranks draw disjoint slots of the same step
+    assert not torch.equal(src.training_batch(5, 0, 2).surface, src.training_batch(5, 1, 2).surface)
+
+
+def test_gradients_flow_to_every_parameter(sphere_head):
+    src = SDFDataSource(sphere_head, TINY)
+    model = build_model(TINY, src)
+    # the geometric init starts conditioning weights at zero: take one step so they move
+    terms = step_losses(model, src.training_batch(0), TINY, torch.device("cpu"))
+    terms["total"].backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing
+    assert model.layers[0].weight.grad[:, -model.n_cond:].abs().sum() > 0
+
+
+def test_training_step_is_deterministic_and_checkpoint_round_trips(tmp_path, sphere_head):
+    a = train(TINY, tmp_path / "a.pt", head=sphere_head, quiet=True)
+    b = train(TINY, tmp_path / "b.pt", head=sphere_head, quiet=True)
+    ma, mb = load_sdf(a, head=sphere_head), load_sdf(b, head=sphere_head)
+    for (k, va), vb in zip(ma.state_dict().items(), mb.state_dict().values()):
+        assert torch.equal(va, vb), k
+    x = torch.randn(1, 10, 3) * 0.1
+    cond = torch.zeros(1, ma.n_cond)
+    assert torch.equal(ma.forward_cond(x, cond)[0], mb.forward_cond(x, cond)[0])
+    assert ma.sdf_checkpoint["step"] == 3 and ma.sdf_checkpoint["head_model"]["sha256"] == "sphere-v1"
+    # resume continues from the saved step
+    more = TINY.with_overrides(steps=5)
+    train(more, a, head=sphere_head, resume=True, quiet=True)
+    assert load_sdf(a).sdf_checkpoint["step"] == 5
+
+
+def test_checkpoint_of_another_head_model_is_refused(tmp_path, sphere_head):
+    from tests.reference_model.sdf.conftest import SphereHead
+
+    src = SDFDataSource(sphere_head, TINY)
+    p = tmp_path / "w.pt"
+    save_sdf(p, build_model(TINY, src), sphere_head, step=0)
+    with pytest.raises(CheckpointError, match="trained on head model 'sphere'"):
+        load_sdf(p, head=SphereHead(sha="other"))
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint", None])
+def test_corrupt_or_foreign_checkpoints_are_refused(tmp_path, content):
+    p = tmp_path / "bad.pt"
+    if content is None:
+        torch.save({"kind": "omnibench.gan", "format": 1}, p)
+    else:
+        p.write_bytes(content)
+    with pytest.raises(CheckpointError):
+        load_sdf(p)
