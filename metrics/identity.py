@@ -14,7 +14,8 @@ Variants (the scale and, optionally, the backbone):
 * ``arcface``, ``dlib``, ``synthetic`` and ``<backbone>-cos01``: the same with that backbone forced.
 
 Backbone of ``cos``/``cos01``: ``ctx.options["identity_backbone"]`` (or ``ctx.identity_backbone``) when
-the engine sets it, else ``synthetic`` when the context's head model is the synthetic head, else
+the engine sets it, else ``synthetic`` when the generator's head model is the synthetic head (spec
+``synthetic...`` or a model named ``synthflame...``), else
 ``arcface`` (buffalo_l from ``~/.insightface/models``). The backbone's name and weights sha256 go into
 the result.
 
@@ -35,6 +36,7 @@ from omnibench.errors import OmnibenchError
 from omnibench.metric_api import Metric, MetricResult, bootstrap_ci
 
 BACKBONE_NAMES = ("arcface", "dlib", "synthetic")
+SYNTHETIC_HEAD_PREFIXES = ("synthetic", "synthflame")  # head-model names of the synthetic profile
 EMBED_CHUNK = 32  # fixed chunk, so results never depend on ctx.batch_size
 
 
@@ -70,11 +72,14 @@ def default_backbone_spec(ctx: Any) -> str | IdentityBackbone:
     spec = _options(ctx).get("identity_backbone") or getattr(ctx, "identity_backbone", None)
     if spec:
         return spec
+    head_spec = getattr(getattr(ctx, "generator", None), "head_model", None)
+    if isinstance(head_spec, str) and head_spec.startswith("synthetic"):
+        return "synthetic"
     try:
         head_name = str(getattr(ctx.head_model(), "name", ""))
     except Exception:  # noqa: BLE001 - no head model known: fall back to the field's standard
         head_name = ""
-    return "synthetic" if head_name.startswith("synthetic") else "arcface"
+    return "synthetic" if head_name.startswith(SYNTHETIC_HEAD_PREFIXES) else "arcface"
 
 
 def parse_variant(variant: str) -> tuple[str | None, bool]:

@@ -108,6 +108,10 @@ def test_variants_and_backbone_choice():
         name = "synthetic:tiny"
 
     assert default_backbone_spec(FakeCtx(sets={}, head=Head())) == "synthetic"
+    Head.name = "synthflame-small-seed0"
+    assert default_backbone_spec(FakeCtx(sets={}, head=Head())) == "synthetic"
+    Head.name = "flame2020"
+    assert default_backbone_spec(FakeCtx(sets={}, head=Head())) == "arcface"
     assert default_backbone_spec(FakeCtx(sets={}, head=None)) == "arcface"
     assert default_backbone_spec(FakeCtx(sets={}, options={"identity_backbone": "dlib"})) == "dlib"
 
