@@ -38,25 +38,13 @@ class FakeHead(torch.nn.Module):
         z = 0.09 * torch.cos(u) * torch.cos(v * 0.8)
         self.register_buffer("template", torch.stack([x, y, z], -1))
         p = self.template / 0.1
-        feats = torch.stack(
-            [
-                p[:, 0],
-                p[:, 1],
-                p[:, 2],
-                p[:, 0] * p[:, 1],
-                p[:, 1] ** 2,
-                p[:, 0] ** 2,
-                torch.ones_like(p[:, 0]),
-            ],
-            -1,
-        )
-        self.register_buffer(
-            "shapedirs", torch.einsum("vf,fkn->vkn", feats, torch.randn(7, 3, n_shape, generator=g)) * 0.002
-        )
-        self.register_buffer(
-            "exprdirs",
-            torch.einsum("vf,fkn->vkn", feats, torch.randn(7, 3, n_expression, generator=g)) * 0.002,
-        )
+        feats = torch.stack([p[:, 0], p[:, 1], p[:, 0] * p[:, 1], p[:, 1] ** 2, p[:, 0] ** 2, torch.ones_like(p[:, 0])], -1)
+        normal = torch.nn.functional.normalize(self.template - torch.tensor([0.0, 0.0, -0.02]), dim=-1)
+        # displacements along the (radial) normal: like FLAME's bases they cannot emulate a rigid rotation
+        sf = torch.einsum("vf,fn->vn", feats, torch.randn(6, n_shape, generator=g))
+        ef = torch.einsum("vf,fn->vn", feats, torch.randn(6, n_expression, generator=g))
+        self.register_buffer("shapedirs", normal[:, :, None] * sf[:, None, :] * 0.003)
+        self.register_buffer("exprdirs", normal[:, :, None] * ef[:, None, :] * 0.002)
         self.register_buffer("jaw_w", torch.sigmoid((-0.02 - self.template[:, 1]) / 0.01))
         self.n_shape, self.n_expression = n_shape, n_expression
         front = torch.nonzero(self.template[:, 2] > 0.03).squeeze(1)
@@ -67,9 +55,7 @@ class FakeHead(torch.nn.Module):
     def forward(self, shape=None, expression=None, pose=None, translation=None) -> FakeHeadOutput:
         b = (shape if shape is not None else expression).shape[0]
         shape = torch.zeros(b, self.n_shape) if shape is None else shape[:, : self.n_shape]
-        expression = (
-            torch.zeros(b, self.n_expression) if expression is None else expression[:, : self.n_expression]
-        )
+        expression = torch.zeros(b, self.n_expression) if expression is None else expression[:, : self.n_expression]
         pose = torch.zeros(b, 15) if pose is None else pose
         vs = self.template + torch.einsum("vkn,bn->bvk", self.shapedirs[..., : shape.shape[1]], shape)
         vs = vs + torch.einsum("vkn,bn->bvk", self.exprdirs[..., : expression.shape[1]], expression)
@@ -123,9 +109,7 @@ class FakeContext:
     """The parts of ``omnibench.evaluation.EvalContext`` the control metrics use."""
 
     def __init__(self, controls: Controls, head: Any, estimator: str, **estimator_options: Any) -> None:
-        self._samples = FakeSamples(
-            encode_index_images(len(controls)), torch.zeros(len(controls), 4), controls
-        )
+        self._samples = FakeSamples(encode_index_images(len(controls)), torch.zeros(len(controls), 4), controls)
         self._head = head
         self.options = {"estimator": estimator, "estimator_options": estimator_options}
         self.device = "cpu"
@@ -150,24 +134,9 @@ class MockEstimator(Estimator):
     name = "mock"
     truth: ClassVar[Controls | None] = None
 
-    def __init__(
-        self,
-        head_model,
-        device="cpu",
-        sigma_expr=0.0,
-        sigma_shape=0.0,
-        sigma_pose=0.0,
-        camera_deg=0.0,
-        fail_every=0,
-    ):
+    def __init__(self, head_model, device="cpu", sigma_expr=0.0, sigma_shape=0.0, sigma_pose=0.0, camera_deg=0.0, fail_every=0):
         super().__init__(head_model, device)
-        self.s_e, self.s_s, self.s_p, self.cam_deg, self.fail_every = (
-            sigma_expr,
-            sigma_shape,
-            sigma_pose,
-            camera_deg,
-            fail_every,
-        )
+        self.s_e, self.s_s, self.s_p, self.cam_deg, self.fail_every = sigma_expr, sigma_shape, sigma_pose, camera_deg, fail_every
 
     def estimate(self, images: torch.Tensor) -> FlameEstimate:
         idx = images[:, 0, 0, 0].long() * 256 + images[:, 0, 0, 1].long()
@@ -175,14 +144,8 @@ class MockEstimator(Estimator):
         noise = []
         for i in idx.tolist():  # per-sample generator: batch-size independent
             g = torch.Generator().manual_seed(1000 + i)
-            noise.append(
-                (
-                    torch.randn(t.expression.shape[1], generator=g),
-                    torch.randn(t.shape.shape[1], generator=g),
-                    torch.randn(15, generator=g),
-                    torch.nn.functional.normalize(torch.randn(3, generator=g), dim=0),
-                )
-            )
+            noise.append((torch.randn(t.expression.shape[1], generator=g), torch.randn(t.shape.shape[1], generator=g),
+                          torch.randn(15, generator=g), torch.nn.functional.normalize(torch.randn(3, generator=g), dim=0)))
         ne, ns, npose, axis = (torch.stack(x) for x in zip(*noise))
         cam = t.camera.clone()
         r = axis_angle_to_matrix(axis * torch.deg2rad(torch.tensor(self.cam_deg)))
