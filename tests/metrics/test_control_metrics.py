@@ -42,11 +42,7 @@ def test_rmse_and_l1_match_known_sigma(controls):
 
 def test_zero_noise_gives_zero_everywhere(controls):
     ctx = FakeContext(controls, FakeHead(), MOCK)
-    for metric, variants in (
-        (AED(), ("rmse", "l1", "vertex")),
-        (ASD(), ("rmse", "l1", "vertex")),
-        (APD(), ("rmse", "l1", "jaw", "camera")),
-    ):
+    for metric, variants in ((AED(), ("rmse", "l1", "vertex")), (ASD(), ("rmse", "l1", "vertex")), (APD(), ("rmse", "l1", "jaw", "camera"))):
         for v in variants:
             assert metric.compute(ctx, v).value == pytest.approx(0.0, abs=1e-4), (metric.name, v)
 
@@ -70,9 +66,7 @@ def test_vertex_variant_matches_linear_blendshapes(controls):
     assert res.unit == "mm" and res.details["region"] == "face"
     assert res.value == pytest.approx(float(expected_mm), rel=1e-4)
     d = np.einsum("vkn,bn->bvk", head.shapedirs.numpy(), (est.shape - controls.shape).numpy())
-    assert ASD().compute(ctx, "vertex").value == pytest.approx(
-        float(np.linalg.norm(d[:, face.numpy()], axis=-1).mean() * 1000), rel=1e-4
-    )
+    assert ASD().compute(ctx, "vertex").value == pytest.approx(float(np.linalg.norm(d[:, face.numpy()], axis=-1).mean() * 1000), rel=1e-4)
 
 
 def test_camera_variant_recovers_known_rotation_angle(controls):
@@ -96,9 +90,7 @@ def test_geodesic_is_symmetric_and_global_pose_is_folded_in():
     cam0 = orbit_camera(torch.tensor([0.0]), torch.tensor([0.0]))
     pose = torch.zeros(1, 15)
     pose[0, 1] = -0.3  # head turns by -0.3 about +y instead of the camera moving by +0.3
-    assert float(per_sample_rotation_error_deg(cam_yaw, torch.zeros(1, 15), cam0, pose)) == pytest.approx(
-        0.0, abs=1e-5
-    )
+    assert float(per_sample_rotation_error_deg(cam_yaw, torch.zeros(1, 15), cam0, pose)) == pytest.approx(0.0, abs=1e-5)
 
 
 def test_failures_are_counted_and_scored_as_null_estimate(controls):
@@ -122,11 +114,7 @@ def test_column_cap_and_truncation():
 
 
 def test_registry_names_variants_and_defaults():
-    for spec, cls, variant in (
-        ("aed", AED, "rmse"),
-        ("asd@vertex", ASD, "vertex"),
-        ("apd@camera", APD, "camera"),
-    ):
+    for spec, cls, variant in (("aed", AED, "rmse"), ("asd@vertex", ASD, "vertex"), ("apd@camera", APD, "camera")):
         got, v = parse_metric_spec(spec)
         assert got is cls and v == variant
         assert got.version == 1 and not got.higher_is_better and got.requires == ("main",)
