@@ -43,7 +43,6 @@ def render_identities(
 ) -> dict[str, np.ndarray]:
     """uint8 premultiplied foreground ``(N, 3, R, R)``, uint8 mask ``(N, R, R)``, ids ``(N,)``, raw images."""
     from omnibench.data.sampling import sample_controls, sample_latents
-
     from omnibench.generators import GENERATORS
     from omnibench.generators.base import Controls
 
