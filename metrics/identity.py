@@ -51,6 +51,14 @@ def _variants(what: str) -> dict[str, str]:
     return v
 
 
+def memo(ctx: Any, key: tuple, compute: Any) -> Any:
+    """Per-context memo (variants of one metric, and id-views/id-expr, share embeddings in one run)."""
+    store = ctx.__dict__.setdefault("_idmv_memo", {}) if hasattr(ctx, "__dict__") else {}
+    if key not in store:
+        store[key] = compute()
+    return store[key]
+
+
 def ci95(ctx: Any, values: np.ndarray) -> tuple[float, float] | None:
     """Bootstrap 95% interval over per-group values; resamples = the protocol's ``bootstrap`` (1000)."""
     protocol = getattr(ctx, "protocol", None)
@@ -174,7 +182,11 @@ class _IdentityMetric(Metric):
         n = int(images.shape[0])
         group = _as_numpy_ids(getattr(s, "group", None), n, "group")
         member = _as_numpy_ids(getattr(s, "member", None), n, "member")
-        emb, detected = embed_all(backbone, images)
+        emb, detected = memo(
+            ctx,
+            ("identity-embed", self.sample_set, backbone.name, backbone.sha256, n),
+            lambda: embed_all(backbone, images),
+        )
         r = grouped_similarity(emb, detected, group, member)
 
         def scale(x: np.ndarray) -> np.ndarray:

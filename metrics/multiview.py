@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from metrics.identity import memo
 from omnibench.cameras import split_camera
 from omnibench.errors import OmnibenchError
 from omnibench.metric_api import Metric, MetricResult, bootstrap_ci
@@ -181,6 +182,20 @@ def _options(ctx: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- mv-reproj
+def _all_pairs(images, depth, valid, cams, group, member) -> list[dict[str, np.ndarray]]:
+    """:func:`reproject_pairs` over every ordered pair of every group (groups of >= 2 views)."""
+    out = []
+    for idx in _groups(group, member):
+        if len(idx) < 2:
+            continue
+        a = [i for i in idx for j in idx if i != j]
+        b = [j for i in idx for j in idx if i != j]
+        out.append(
+            reproject_pairs(images[a], depth[a], valid[a], cams[a], images[b], depth[b], valid[b], cams[b])
+        )
+    return out
+
+
 class MvReproj(Metric):
     """Reprojection disagreement between views of one latent (see module docstring)."""
 
@@ -219,15 +234,11 @@ class MvReproj(Metric):
             raise OmnibenchError(f"depth must be (N, H, W) matching the images; got {tuple(depth.shape)}")
         valid = valid_depth(depth, getattr(s, "mask", None))
         cams = s.controls.camera
+        pairs = memo(
+            ctx, ("mv-reproj-pairs", n), lambda: _all_pairs(images, depth, valid, cams, group, member)
+        )
         group_vals, pair_failures, coverage = [], 0, []
-        for idx in _groups(group, member):
-            if len(idx) < 2:
-                continue
-            a = [i for i in idx for j in idx if i != j]
-            b = [j for i in idx for j in idx if i != j]
-            r = reproject_pairs(
-                images[a], depth[a], valid[a], cams[a], images[b], depth[b], valid[b], cams[b]
-            )
+        for r in pairs:
             vals = r[variant]
             ok = r["count"] > 0
             pair_failures += int((~ok).sum())
