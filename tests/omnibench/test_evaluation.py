@@ -270,3 +270,25 @@ def test_default_metric_set_never_hides_generator_errors(fresh_cache, monkeypatc
     finally:
         REG._items.pop("zz-mean-pixel", None)
         REG._items.pop("zz-needs-asset", None)
+
+
+def test_feature_cache_is_content_addressed(fresh_cache):
+    import numpy as np
+
+    from omnibench.evaluation import EvalContext, resolve_generator
+
+    root = fresh_cache()
+    gen, block = resolve_generator("fake", GEN)
+    ctx = EvalContext(TINY, gen, block, progress=False)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"mu": np.arange(3.0), "sigma": np.eye(3)}
+
+    a = ctx.feature_cache("real-stats", {"set": "abc", "net": "sha"}, compute)
+    b = ctx.feature_cache("real-stats", {"net": "sha", "set": "abc"}, compute)
+    c = ctx.feature_cache("real-stats", {"set": "abd", "net": "sha"}, compute)
+    assert len(calls) == 2 and np.array_equal(a["sigma"], b["sigma"]) and np.array_equal(c["mu"], a["mu"])
+    assert len(list((root / "features").glob("real-stats-*.npz"))) == 2
+    assert not list((root / "features").glob("*.tmp*"))
