@@ -673,6 +673,10 @@ def evaluate(
         gen, ckpt_block = resolve_generator(ckpt, generator, dev)
         ctx = EvalContext(proto, gen, ckpt_block, device=dev, batch_size=batch_size, real=real, labels=labels,
                           progress=progress, dist_info=info, options=options)
+        if info.active and proto.flame_source == "labels" and labels is None and real is None:
+            if info.is_main:  # the default label bank is the synthetic real set: rank 0 builds it once
+                ctx.real_path  # noqa: B018
+            D.barrier(info)
         needs_real = any("real" in cls.requires for _, cls, _ in chosen)
         if needs_real and info.is_main:
             ctx.real_set  # noqa: B018 - open and validate the real set before spending time on generation
