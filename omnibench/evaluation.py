@@ -671,6 +671,11 @@ def evaluate(
     try:
         dev = f"cuda:{info.local_rank}" if device == "cuda" and info.active else device
         gen, ckpt_block = resolve_generator(ckpt, generator, dev)
+        if gen.resolution != proto.resolution:
+            native = gen.at_resolution(proto.resolution)
+            if native is not gen:
+                gen = native
+                ckpt_block = {**ckpt_block, "description": gen.describe()}
         ctx = EvalContext(proto, gen, ckpt_block, device=dev, batch_size=batch_size, real=real, labels=labels,
                           progress=progress, dist_info=info, options=options)
         if info.active and proto.flame_source == "labels" and labels is None and real is None:

@@ -106,6 +106,17 @@ def save_fake_checkpoint(path, gain: float = 1.0, kind: str = "fake-gen") -> Non
 __all__ = ["FakeGenerator", "FakeGenerator64", "RealCount", "MeanPixel", "GroupSpread", "NeedsAsset", "save_fake_checkpoint", "np"]
 
 
+class FakeFlexible(FakeGenerator):
+    """Renders at any size the engine asks for (``at_resolution``)."""
+
+    name = "fake-flex"
+
+    def at_resolution(self, resolution: int) -> FakeFlexible:
+        g = FakeFlexible(self.gain)
+        g.resolution = resolution
+        return g
+
+
 class FakeGenerator64(FakeGenerator):
     """The fake generator at the quick protocol's 64 px (no resize)."""
 

@@ -292,3 +292,9 @@ def test_feature_cache_is_content_addressed(fresh_cache):
     assert len(calls) == 2 and np.array_equal(a["sigma"], b["sigma"]) and np.array_equal(c["mu"], a["mu"])
     assert len(list((root / "features").glob("real-stats-*.npz"))) == 2
     assert not list((root / "features").glob("*.tmp*"))
+
+
+def test_generator_renders_natively_at_protocol_resolution(fresh_cache):
+    fresh_cache()
+    r = evaluate("fake-flex", generator="tests.omnibench.fakes:FakeFlexible", metrics=METRICS[:1], progress=False)
+    assert r["checkpoint"]["description"]["resolution"] == 64  # quick's size, no resize
