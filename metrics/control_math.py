@@ -46,15 +46,18 @@ def aggregate(per_sample: Any, kind: str) -> float:
 
 
 def axis_angle_to_matrix(aa: torch.Tensor) -> torch.Tensor:
-    """Rodrigues: ``(N, 3)`` axis-angle (radians) -> ``(N, 3, 3)`` rotation matrices."""
-    theta = aa.norm(dim=-1, keepdim=True)
-    k = aa / theta.clamp_min(1e-12)
-    kx, ky, kz = k.unbind(-1)
-    zero = torch.zeros_like(kx)
-    kmat = torch.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], dim=-1).reshape(*aa.shape[:-1], 3, 3)
+    """Rodrigues ``R = I + a [r]x + b [r]x^2`` with ``a = sin(t)/t``, ``b = (1 - cos t)/t^2``: ``(N, 3)``
+    axis-angle (radians) -> ``(N, 3, 3)``; smooth at zero (Taylor terms), so gradients flow from 0."""
+    t2 = (aa * aa).sum(-1, keepdim=True)
+    small = t2 < 1e-8
+    t = torch.where(small, torch.ones_like(t2), t2).sqrt()
+    a = torch.where(small, 1 - t2 / 6, torch.sin(t) / t)[..., None]
+    b = torch.where(small, 0.5 - t2 / 24, (1 - torch.cos(t)) / (t * t))[..., None]
+    rx, ry, rz = aa.unbind(-1)
+    zero = torch.zeros_like(rx)
+    kmat = torch.stack([zero, -rz, ry, rz, zero, -rx, -ry, rx, zero], dim=-1).reshape(*aa.shape[:-1], 3, 3)
     eye = torch.eye(3, dtype=aa.dtype, device=aa.device).expand_as(kmat)
-    s, c = torch.sin(theta)[..., None], torch.cos(theta)[..., None]
-    return eye + s * kmat + (1 - c) * (kmat @ kmat)
+    return eye + a * kmat + b * (kmat @ kmat)
 
 
 def geodesic_degrees(r1: torch.Tensor, r2: torch.Tensor) -> torch.Tensor:

@@ -38,9 +38,13 @@ class FakeHead(torch.nn.Module):
         z = 0.09 * torch.cos(u) * torch.cos(v * 0.8)
         self.register_buffer("template", torch.stack([x, y, z], -1))
         p = self.template / 0.1
-        feats = torch.stack([p[:, 0], p[:, 1], p[:, 2], p[:, 0] * p[:, 1], p[:, 1] ** 2, p[:, 0] ** 2, torch.ones_like(p[:, 0])], -1)
-        self.register_buffer("shapedirs", torch.einsum("vf,fkn->vkn", feats, torch.randn(7, 3, n_shape, generator=g)) * 0.002)
-        self.register_buffer("exprdirs", torch.einsum("vf,fkn->vkn", feats, torch.randn(7, 3, n_expression, generator=g)) * 0.002)
+        feats = torch.stack([p[:, 0], p[:, 1], p[:, 0] * p[:, 1], p[:, 1] ** 2, p[:, 0] ** 2, torch.ones_like(p[:, 0])], -1)
+        normal = torch.nn.functional.normalize(self.template - torch.tensor([0.0, 0.0, -0.02]), dim=-1)
+        # displacements along the (radial) normal: like FLAME's bases they cannot emulate a rigid rotation
+        sf = torch.einsum("vf,fn->vn", feats, torch.randn(6, n_shape, generator=g))
+        ef = torch.einsum("vf,fn->vn", feats, torch.randn(6, n_expression, generator=g))
+        self.register_buffer("shapedirs", normal[:, :, None] * sf[:, None, :] * 0.003)
+        self.register_buffer("exprdirs", normal[:, :, None] * ef[:, None, :] * 0.002)
         self.register_buffer("jaw_w", torch.sigmoid((-0.02 - self.template[:, 1]) / 0.01))
         self.n_shape, self.n_expression = n_shape, n_expression
         front = torch.nonzero(self.template[:, 2] > 0.03).squeeze(1)

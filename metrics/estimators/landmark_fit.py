@@ -1,0 +1,78 @@
+"""``landmark-fit``: 68 detected 2D landmarks, then FLAME fitted by optimisation (:mod:`.fitting`).
+
+The image is assumed to be taken by the protocol's camera family: EG3D intrinsics (``focal`` option,
+default 4.2647) looking at the head-model origin from ``radius`` metres. The fitter moves the *head*
+(global rotation about the root joint + translation) in front of a frontal camera; the rigid motion is
+then folded into the returned camera, so the estimate follows the generator convention (global pose 0,
+head rotation in ``camera``). Recovered: shape (first ``n_shape``), expression (first ``n_expression``),
+jaw pose; neck and eyes are left at zero (not observable from 68 landmarks).
+
+``detected`` is false when no face is found or the fit's landmark RMSE exceeds ``max_rmse`` (fraction
+of the image size); ``confidence`` = detector confidence x exp(-rmse / (0.01 x resolution)).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from metrics.estimators.base import Estimator, FlameEstimate, images_to_float, null_estimate
+from metrics.estimators.fitting import FitterConfig, FlameFitter, fold_rigid_into_camera
+from metrics.estimators.landmarks import make_detector
+from omnibench.cameras import DEFAULT_RADIUS, EG3D_FOCAL, orbit_camera
+
+
+class LandmarkFitEstimator(Estimator):
+    """Options: ``detector`` (auto|fan|dlib), ``n_shape``, ``n_expression``, ``steps``, ``max_rmse``,
+    ``focal``, ``radius``."""
+
+    name = "landmark-fit"
+    version = 1
+
+    def __init__(self, head_model: Any, device: str = "cpu", detector: str = "auto", n_shape: int = 50,
+                 n_expression: int = 50, steps: int = 200, max_rmse: float = 0.05, focal: float = EG3D_FOCAL,
+                 radius: float = DEFAULT_RADIUS) -> None:
+        super().__init__(head_model, device)
+        self.detector_kind = detector
+        self._detector = None
+        self.fitter = FlameFitter(head_model, FitterConfig(n_shape=n_shape, n_expression=n_expression, steps=steps), device)
+        self.max_rmse, self.focal, self.radius = max_rmse, focal, radius
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            self._detector = make_detector(self.detector_kind, str(self.device))
+        return self._detector
+
+    def estimate(self, images: torch.Tensor) -> FlameEstimate:
+        res = images.shape[-1]
+        images_to_float(images)  # validates the input
+        lms = self.detector(images)
+        return self.estimate_from_landmarks(lms.points, res, lms.confidence, lms.detected)
+
+    def estimate_from_landmarks(self, points: torch.Tensor, resolution: int, confidence: torch.Tensor,
+                                detected: torch.Tensor) -> FlameEstimate:
+        """Fit FLAME to pixel landmarks ``(B, 68, 2)`` of images of size ``resolution``."""
+        b = points.shape[0]
+        out = null_estimate(b, self.fitter.n_shape, self.fitter.n_expression)
+        idx = torch.nonzero(detected).squeeze(1)
+        if idx.numel() == 0:
+            return out
+        zeros = torch.zeros(idx.numel())
+        cam0 = orbit_camera(zeros, zeros, self.radius, self.focal)
+        fit = self.fitter.fit_2d(points[idx], cam0, resolution)
+        with torch.no_grad():
+            root = self.head_model(shape=fit.shape, expression=fit.expression).joints[:, 0].float().cpu()
+        cam = fold_rigid_into_camera(cam0, fit.pose[:, 0:3], fit.translation, root)
+        pose = fit.pose.clone()
+        pose[:, 0:3] = 0
+        ok = fit.landmark_rmse <= self.max_rmse * resolution
+        conf = confidence[idx].float() * torch.exp(-fit.landmark_rmse / (0.01 * resolution))
+        out.shape[idx], out.expression[idx], out.pose[idx], out.camera[idx] = fit.shape, fit.expression, pose, cam
+        out.confidence[idx] = conf
+        out.detected[idx] = ok
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "sha256": None, "detector": self.detector_kind}
