@@ -296,5 +296,7 @@ def test_feature_cache_is_content_addressed(fresh_cache):
 
 def test_generator_renders_natively_at_protocol_resolution(fresh_cache):
     fresh_cache()
-    r = evaluate("fake-flex", generator="tests.omnibench.fakes:FakeFlexible", metrics=METRICS[:1], progress=False)
-    assert r["checkpoint"]["description"]["resolution"] == 64  # quick's size, no resize
+    p32 = dataclasses.replace(TINY, resolution=32, main=SetSize(20))
+    r = evaluate("fake-flex", generator="tests.omnibench.fakes:FakeFlexible", metrics=METRICS[:1], progress=False,
+                 protocol=p32)
+    assert r["checkpoint"]["description"]["resolution"] == 32  # the protocol's size, no resize
