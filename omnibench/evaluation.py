@@ -352,9 +352,10 @@ class EvalContext:
                 "expression": spec.controls.expression, "pose": spec.controls.pose,
                 "image": _to_uint8(out.image).cpu(),
             }
-            if out.depth is not None:
+            keep = store.set_name in p.depth_sets
+            if keep and out.depth is not None:
                 part["depth"] = out.depth.detach().float().cpu()
-            if out.mask is not None:
+            if keep and out.mask is not None:
                 part["mask"] = out.mask.detach().float().cpu()
             if parts and set(part) != set(parts[0]):
                 raise OmnibenchError("generator returned depth/mask for some batches only")
