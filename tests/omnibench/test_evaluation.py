@@ -300,3 +300,14 @@ def test_generator_renders_natively_at_protocol_resolution(fresh_cache):
     r = evaluate("fake-flex", generator="tests.omnibench.fakes:FakeFlexible", metrics=METRICS[:1], progress=False,
                  protocol=p32)
     assert r["checkpoint"]["description"]["resolution"] == 32  # the protocol's size, no resize
+
+
+def test_depth_sets(fresh_cache):
+    from omnibench.evaluation import EvalContext, resolve_generator
+
+    fresh_cache()
+    p = dataclasses.replace(TINY, main=SetSize(10), depth_sets=("views",))
+    gen, block = resolve_generator("fake", GEN)
+    ctx = EvalContext(p, gen, block, progress=False)
+    assert ctx.samples("main").depth is None and ctx.samples("main").mask is None
+    assert ctx.samples("views").depth is not None
