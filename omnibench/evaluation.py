@@ -686,6 +686,7 @@ def evaluate(
         needs_real = any("real" in cls.requires for _, cls, _ in chosen)
         if needs_real and info.is_main:
             ctx.real_set  # noqa: B018 - open and validate the real set before spending time on generation
+        chosen = _precheck(chosen, ctx, skipped, explicit=metrics is not None)
         if info.active:  # every rank must take part in generation; single-process runs generate lazily
             for set_name in SET_NAMES:
                 if any(set_name in cls.requires for _, cls, _ in chosen):
@@ -744,6 +745,27 @@ def evaluate(
         return result
     finally:
         D.shutdown(info)
+
+
+def _precheck(chosen: list[tuple[str, type[Metric], str]], ctx: EvalContext, skipped: dict[str, str], *,
+              explicit: bool) -> list[tuple[str, type[Metric], str]]:
+    """Call each metric's optional ``check(ctx, variant)`` (assets, backbones) before any generation.
+
+    A failing check raises for explicitly requested metrics and skips the metric in a default run.
+    """
+    kept = []
+    for key, cls, variant in chosen:
+        check = getattr(cls, "check", None)
+        if callable(check):
+            try:
+                check(ctx, variant)
+            except OmnibenchError as exc:
+                if explicit or isinstance(exc, (GenerationError, CheckpointError)):
+                    raise
+                skipped[key] = str(exc)
+                continue
+        kept.append((key, cls, variant))
+    return kept
 
 
 def _generation_seconds(ctx: EvalContext) -> float:

@@ -93,6 +93,11 @@ class NeedsAsset(Metric):
     name = "needs-asset"
     requires = ("main",)
 
+    @classmethod
+    def check(cls, ctx, variant):
+        if os.environ.get("FAKE_CHECK_FAILS"):
+            raise MissingAssetError("missing asset 'imaginary-net' (checked up front)")
+
     def compute(self, ctx, variant):
         raise MissingAssetError("missing asset 'imaginary-net': put it in $OMNIBENCH_WEIGHTS")
 

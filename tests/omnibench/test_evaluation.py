@@ -311,3 +311,11 @@ def test_depth_sets(fresh_cache):
     ctx = EvalContext(p, gen, block, progress=False)
     assert ctx.samples("main").depth is None and ctx.samples("main").mask is None
     assert ctx.samples("views").depth is not None
+
+
+def test_metric_check_runs_before_generation(fresh_cache, capsys, tmp_path, monkeypatch):
+    cache = fresh_cache()
+    monkeypatch.setenv("FAKE_CHECK_FAILS", "1")
+    _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", "tests.omnibench.fakes:NeedsAsset"],
+               "checked up front")
+    assert not list(cache.glob("samples/*/shard_*.pt"))  # nothing was generated
