@@ -253,10 +253,13 @@ def test_named_checkpoint_options_and_top_level_kind(fresh_cache, tmp_path):
 
 def test_default_metric_set_never_hides_generator_errors(fresh_cache, monkeypatch):
     """With no --metrics, unavailable metrics are skipped, but NaN output is still fatal."""
+    import omnibench.metric_api as api
     from omnibench.errors import OmnibenchError
     from omnibench.metric_api import METRICS as REG
 
     fresh_cache()
+    api.load_metric_plugins()
+    monkeypatch.setattr(REG, "_items", {})  # only the fakes: the real families would need assets and minutes
     REG.register("zz-mean-pixel", "tests.omnibench.fakes:MeanPixel", replace=True)
     REG.register("zz-needs-asset", "tests.omnibench.fakes:NeedsAsset", replace=True)
     try:
