@@ -28,8 +28,9 @@ def _run(cache: Path, args: argparse.Namespace, metrics: list[str] | None) -> tu
 
     os.environ["OMNIBENCH_CACHE"] = str(cache)
     t0 = time.perf_counter()
+    options = dict(o.split("=", 1) for o in args.option)
     r = evaluate(args.ckpt, generator=args.generator, protocol=args.protocol, metrics=metrics, real=args.real,
-                 device=args.device, batch_size=args.batch_size, progress=False)
+                 device=args.device, batch_size=args.batch_size, progress=False, options=options)
     return time.perf_counter() - t0, r
 
 
@@ -42,6 +43,7 @@ def main() -> int:
     ap.add_argument("--real")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="metric option (repeatable)")
     args = ap.parse_args()
     metrics = args.metrics.split(",") if args.metrics else None
     with tempfile.TemporaryDirectory(prefix="omnibench-bench-") as tmp:

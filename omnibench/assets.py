@@ -237,7 +237,7 @@ for _a in (
     Asset(
         name="reference-checkpoint",
         description="trained OmniAvatar reference checkpoint",
-        names=("omniavatar.pt", "omniavatar-synthetic.pt"),
+        names=("omniavatar.pt", "tiny.pt", "tiny-no-prior.pt"),
         standard=lambda: [cache_root() / "checkpoints"],
         packaged=_reference_ckpt_dirs,
         how_to_get="train one with 'omnibench train' or copy a released omniavatar.pt into "

@@ -352,9 +352,10 @@ class EvalContext:
                 "expression": spec.controls.expression, "pose": spec.controls.pose,
                 "image": _to_uint8(out.image).cpu(),
             }
-            if out.depth is not None:
+            keep = store.set_name in p.depth_sets
+            if keep and out.depth is not None:
                 part["depth"] = out.depth.detach().float().cpu()
-            if out.mask is not None:
+            if keep and out.mask is not None:
                 part["mask"] = out.mask.detach().float().cpu()
             if parts and set(part) != set(parts[0]):
                 raise OmnibenchError("generator returned depth/mask for some batches only")
@@ -671,11 +672,21 @@ def evaluate(
     try:
         dev = f"cuda:{info.local_rank}" if device == "cuda" and info.active else device
         gen, ckpt_block = resolve_generator(ckpt, generator, dev)
+        if gen.resolution != proto.resolution:
+            native = gen.at_resolution(proto.resolution)
+            if native is not gen:
+                gen = native
+                ckpt_block = {**ckpt_block, "description": gen.describe()}
         ctx = EvalContext(proto, gen, ckpt_block, device=dev, batch_size=batch_size, real=real, labels=labels,
                           progress=progress, dist_info=info, options=options)
+        if info.active and proto.flame_source == "labels" and labels is None and real is None:
+            if info.is_main:  # the default label bank is the synthetic real set: rank 0 builds it once
+                ctx.real_path  # noqa: B018
+            D.barrier(info)
         needs_real = any("real" in cls.requires for _, cls, _ in chosen)
         if needs_real and info.is_main:
             ctx.real_set  # noqa: B018 - open and validate the real set before spending time on generation
+        chosen = _precheck(chosen, ctx, skipped, explicit=metrics is not None)
         if info.active:  # every rank must take part in generation; single-process runs generate lazily
             for set_name in SET_NAMES:
                 if any(set_name in cls.requires for _, cls, _ in chosen):
@@ -734,6 +745,27 @@ def evaluate(
         return result
     finally:
         D.shutdown(info)
+
+
+def _precheck(chosen: list[tuple[str, type[Metric], str]], ctx: EvalContext, skipped: dict[str, str], *,
+              explicit: bool) -> list[tuple[str, type[Metric], str]]:
+    """Call each metric's optional ``check(ctx, variant)`` (assets, backbones) before any generation.
+
+    A failing check raises for explicitly requested metrics and skips the metric in a default run.
+    """
+    kept = []
+    for key, cls, variant in chosen:
+        check = getattr(cls, "check", None)
+        if callable(check):
+            try:
+                check(ctx, variant)
+            except OmnibenchError as exc:
+                if explicit or isinstance(exc, (GenerationError, CheckpointError)):
+                    raise
+                skipped[key] = str(exc)
+                continue
+        kept.append((key, cls, variant))
+    return kept
 
 
 def _generation_seconds(ctx: EvalContext) -> float:

@@ -81,6 +81,7 @@ class Protocol:
     flame_source: str = "prior"
     real_n: int | None = None  # None: the full real set
     bootstrap: int = 1000  # bootstrap resamples for ci95
+    depth_sets: tuple[str, ...] = SET_NAMES  # sets whose depth/mask are cached (paper: not main, to save disk)
 
     def __post_init__(self) -> None:
         if self.resize_policy not in RESIZE_POLICIES:
@@ -164,6 +165,7 @@ PROTOCOLS: dict[str, Protocol] = {
             view_list=_FIVE_VIEWS,
             flame_source="labels",
             real_n=None,
+            depth_sets=("views", "expr"),
         ),
     )
 }

@@ -36,6 +36,7 @@ _METRIC = {
         "failures": {"type": "integer", "minimum": 0},
         "unit": {"type": "string"},
         "details": {"type": "object"},
+        "seconds": {"type": "number", "minimum": 0},
     },
 }
 
@@ -95,6 +96,19 @@ RESULT_SCHEMA: dict[str, Any] = {
         },
         "metrics": {"type": "object", "additionalProperties": _METRIC},
         "timings": {"type": "object", "additionalProperties": {"type": "number"}},
+        # optional blocks written by `omnibench evaluate` (see docs/result-schema.md)
+        "sampling": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["n", "cache_key"],
+                "properties": {"n": {"type": "integer"}, "cache_key": {"type": "string"}, "controls": {"type": "object"}},
+            },
+        },
+        "real": {"type": ["object", "null"], "properties": {"path": {"type": "string"}, "hash": {"type": "string"}}},
+        "skipped": {"type": "object", "additionalProperties": {"type": "string"}},
+        "options": {"type": "object"},
+        "run": {"type": "object"},
     },
 }
 

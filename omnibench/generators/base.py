@@ -121,6 +121,14 @@ class Generator(ABC):
     def synthesize(self, z: torch.Tensor, controls: Controls, truncation_psi: float = 1.0) -> GeneratorOutput:
         """Render one image per row of ``z``/``controls``; must be deterministic given its inputs."""
 
+    def at_resolution(self, resolution: int) -> Generator:
+        """This generator rendering natively at ``resolution`` (px), if it can; default: unchanged.
+
+        The engine calls it with the protocol's resolution before resizing anything; generators with a free
+        output size (e.g. the oracle renderer) override it to return a copy that renders at that size.
+        """
+        return self
+
     def describe(self) -> dict:
         return {"generator": self.name, "z_dim": self.z_dim, "resolution": self.resolution}
 

@@ -93,6 +93,11 @@ class NeedsAsset(Metric):
     name = "needs-asset"
     requires = ("main",)
 
+    @classmethod
+    def check(cls, ctx, variant):
+        if os.environ.get("FAKE_CHECK_FAILS"):
+            raise MissingAssetError("missing asset 'imaginary-net' (checked up front)")
+
     def compute(self, ctx, variant):
         raise MissingAssetError("missing asset 'imaginary-net': put it in $OMNIBENCH_WEIGHTS")
 
@@ -104,6 +109,17 @@ def save_fake_checkpoint(path, gain: float = 1.0, kind: str = "fake-gen") -> Non
 
 
 __all__ = ["FakeGenerator", "FakeGenerator64", "RealCount", "MeanPixel", "GroupSpread", "NeedsAsset", "save_fake_checkpoint", "np"]
+
+
+class FakeFlexible(FakeGenerator):
+    """Renders at any size the engine asks for (``at_resolution``)."""
+
+    name = "fake-flex"
+
+    def at_resolution(self, resolution: int) -> FakeFlexible:
+        g = FakeFlexible(self.gain)
+        g.resolution = resolution
+        return g
 
 
 class FakeGenerator64(FakeGenerator):

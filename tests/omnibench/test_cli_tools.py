@@ -1,5 +1,6 @@
 """omnibench ls / doctor / cache, and evaluate without network access."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import pytest
 
 from omnibench.cli import main
 from omnibench.evaluation import evaluate
+from omnibench.protocol import PROTOCOLS, SetSize
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,11 +45,12 @@ def test_doctor_reports_every_asset(capsys, monkeypatch, tmp_path):
 
 def test_cache_ls_and_rm(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("OMNIBENCH_CACHE", str(tmp_path))
-    evaluate("fake64", generator="tests.omnibench.fakes:FakeGenerator64", metrics=["tests.omnibench.fakes:MeanPixel"],
-             progress=False)
+    small = dataclasses.replace(PROTOCOLS["quick"], resolution=16, main=SetSize(130))
+    evaluate("fake", generator="tests.omnibench.fakes:FakeGenerator", metrics=["tests.omnibench.fakes:MeanPixel"],
+             protocol=small, progress=False)
     assert main(["cache", "ls", "--json"]) == 0
     (entry,) = json.loads(capsys.readouterr().out)["samples"]
-    assert entry["set"] == "main" and entry["shards"] == "4/4" and entry["protocol"] == "quick"
+    assert entry["set"] == "main" and entry["shards"] == "2/2" and entry["protocol"] == "quick"
     assert main(["cache", "rm", "nothing-like-this"]) == 2
     assert main(["cache", "rm", entry["id"]]) == 0
     assert not Path(entry["path"]).exists()

@@ -253,10 +253,13 @@ def test_named_checkpoint_options_and_top_level_kind(fresh_cache, tmp_path):
 
 def test_default_metric_set_never_hides_generator_errors(fresh_cache, monkeypatch):
     """With no --metrics, unavailable metrics are skipped, but NaN output is still fatal."""
+    import omnibench.metric_api as api
     from omnibench.errors import OmnibenchError
     from omnibench.metric_api import METRICS as REG
 
     fresh_cache()
+    api.load_metric_plugins()
+    monkeypatch.setattr(REG, "_items", {})  # only the fakes: the real families would need assets and minutes
     REG.register("zz-mean-pixel", "tests.omnibench.fakes:MeanPixel", replace=True)
     REG.register("zz-needs-asset", "tests.omnibench.fakes:NeedsAsset", replace=True)
     try:
@@ -270,3 +273,52 @@ def test_default_metric_set_never_hides_generator_errors(fresh_cache, monkeypatc
     finally:
         REG._items.pop("zz-mean-pixel", None)
         REG._items.pop("zz-needs-asset", None)
+
+
+def test_feature_cache_is_content_addressed(fresh_cache):
+    import numpy as np
+
+    from omnibench.evaluation import EvalContext, resolve_generator
+
+    root = fresh_cache()
+    gen, block = resolve_generator("fake", GEN)
+    ctx = EvalContext(TINY, gen, block, progress=False)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"mu": np.arange(3.0), "sigma": np.eye(3)}
+
+    a = ctx.feature_cache("real-stats", {"set": "abc", "net": "sha"}, compute)
+    b = ctx.feature_cache("real-stats", {"net": "sha", "set": "abc"}, compute)
+    c = ctx.feature_cache("real-stats", {"set": "abd", "net": "sha"}, compute)
+    assert len(calls) == 2 and np.array_equal(a["sigma"], b["sigma"]) and np.array_equal(c["mu"], a["mu"])
+    assert len(list((root / "features").glob("real-stats-*.npz"))) == 2
+    assert not list((root / "features").glob("*.tmp*"))
+
+
+def test_generator_renders_natively_at_protocol_resolution(fresh_cache):
+    fresh_cache()
+    p32 = dataclasses.replace(TINY, resolution=32, main=SetSize(20))
+    r = evaluate("fake-flex", generator="tests.omnibench.fakes:FakeFlexible", metrics=METRICS[:1], progress=False,
+                 protocol=p32)
+    assert r["checkpoint"]["description"]["resolution"] == 32  # the protocol's size, no resize
+
+
+def test_depth_sets(fresh_cache):
+    from omnibench.evaluation import EvalContext, resolve_generator
+
+    fresh_cache()
+    p = dataclasses.replace(TINY, main=SetSize(10), depth_sets=("views",))
+    gen, block = resolve_generator("fake", GEN)
+    ctx = EvalContext(p, gen, block, progress=False)
+    assert ctx.samples("main").depth is None and ctx.samples("main").mask is None
+    assert ctx.samples("views").depth is not None
+
+
+def test_metric_check_runs_before_generation(fresh_cache, capsys, tmp_path, monkeypatch):
+    cache = fresh_cache()
+    monkeypatch.setenv("FAKE_CHECK_FAILS", "1")
+    _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", "tests.omnibench.fakes:NeedsAsset"],
+               "checked up front")
+    assert not list(cache.glob("samples/*/shard_*.pt"))  # nothing was generated

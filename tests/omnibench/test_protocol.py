@@ -7,9 +7,9 @@ from omnibench.protocol import PROTOCOLS, get_protocol
 
 # Pinned: editing a released protocol must change its version (and these hashes) on purpose.
 GOLDEN = {
-    "quick": "833cdcd616b2abdc875f9941cf4ab6ff96bc41cec0eca4eb93bbbc8faa5f2759",
-    "standard": "d1780ac3e43d98a88bbfef6a59a9ecf00b69ccd955ef4f338a0e5e57783ffd92",
-    "paper": "f04721c4a3fa064a4f8f5f8c3eee94c7de76e39cb351c8a2c057f371887462aa",
+    "quick": "f525d249c3a80a15e44af04ad652a2561c1d1b377a904393d80535133335b68e",
+    "standard": "ffa5457d5c3dcae655a2ba212c8ec58630f5edd690c0a5191f12b934ec33ad8e",
+    "paper": "3d5411ca6ee948ffd011806ebfdf5707813a570066652a2c488f71558356f9a8",
 }
 
 

@@ -43,8 +43,14 @@ def stub_modules(monkeypatch, tmp_path):
     synth.SYNTH_VERSION = "t"
     imagesets = types.ModuleType("omnibench.imagesets")
     imagesets.open_image_set = _Set
+    import omnibench
+    import omnibench.data
+
+    # `from omnibench.data import synth` reads the package attribute first: patch both places
     monkeypatch.setitem(sys.modules, "omnibench.data.synth", synth)
+    monkeypatch.setattr(omnibench.data, "synth", synth, raising=False)
     monkeypatch.setitem(sys.modules, "omnibench.imagesets", imagesets)
+    monkeypatch.setattr(omnibench, "imagesets", imagesets, raising=False)
     monkeypatch.setenv("OMNIBENCH_CACHE", str(tmp_path / "cache"))
     return calls
 
