@@ -19,6 +19,7 @@ SHIPPED = Path(__file__).parent / "checkpoints"
 class OmniAvatarGenerator(Generator):
     name = "omniavatar"
     provides_depth = True
+    checkpoint_kind = "omnibench.gan"  # lets `omnibench evaluate --ckpt FILE.pt` pick this adapter by the header
 
     def __init__(self, G, E, meta: dict, path: str, device: str = "cpu") -> None:
         self.G, self.E, self.meta, self.path, self.device = G, E, meta, path, device

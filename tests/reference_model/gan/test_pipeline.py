@@ -1,5 +1,6 @@
 """End to end on the real head-model layer: synthetic tiny head -> dataset -> W -> GAN -> adapter."""
 
+import json
 import subprocess
 import sys
 
@@ -65,3 +66,14 @@ def test_cli_refuses_to_overwrite_a_run_without_resume(pipeline):
                         "--sdf", str(pipeline["root"] / "missing.pt"), "--out", str(pipeline["root"] / "new")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_evaluate_picks_the_adapter_from_the_checkpoint_header(pipeline):
+    out = pipeline["root"] / "result.json"
+    r = subprocess.run([sys.executable, "-m", "omnibench", "evaluate", "--ckpt", str(pipeline["release"]),
+                        "--protocol", "quick", "--metrics", "mv-reproj@depth", "--out", str(out), "--no-progress"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert res["checkpoint"]["generator"] == "omniavatar"
+    assert res["metrics"]["mv-reproj@depth"]["n"] > 0
