@@ -342,13 +342,45 @@ def _ctx_settings(ctx: Any) -> tuple[int, str, int, Any]:
     )
 
 
+def _sample_set_fingerprint(ctx: Any, set_name: str) -> dict[str, Any] | None:
+    """Identity of an engine sample set: its store key plus (name, size, mtime) of every shard file.
+
+    Regenerated shards get new mtimes, so cached features never outlive the samples they came from.
+    None when the context has no on-disk sample store.
+    """
+    ensure = getattr(ctx, "ensure_set", None)
+    if not callable(ensure):
+        return None
+    try:
+        store = ensure(set_name)
+        shards = [store.shard_path(i) for i in range(store.n_shards)]
+        stamps = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in shards]
+        return {"key": store.key, "n": int(store.n), "shards": stamps}
+    except (AttributeError, OSError, TypeError):
+        return None
+
+
 def generated_features(ctx: Any, set_name: str = "main") -> np.ndarray:
-    """Inception features of ``ctx.sample_images(set_name)``, once per context (shared by FID and KID)."""
+    """Inception features of ``ctx.sample_images(set_name)``, once per context (shared by FID and KID).
+
+    With an engine context offering ``feature_cache`` and ``ensure_set``, features are also cached on
+    disk, keyed by the sample set's fingerprint and the extractor (weights sha256, resize policy).
+    """
     memo = _ctx_memo(ctx)
     key = f"features:{set_name}"
     if key not in memo:
         batch_size, device, _, _ = _ctx_settings(ctx)
-        memo[key] = inception.extract_features(ctx.sample_images(set_name), batch_size, device)
+
+        def compute() -> dict[str, np.ndarray]:
+            return {"features": inception.extract_features(ctx.sample_images(set_name), batch_size, device)}
+
+        cache = getattr(ctx, "feature_cache", None)
+        fingerprint = _sample_set_fingerprint(ctx, set_name) if callable(cache) else None
+        if fingerprint is not None:
+            ckey = {"samples": fingerprint, **extractor_info(), "format": CACHE_FORMAT_VERSION}
+            memo[key] = np.asarray(cache(f"inception-{set_name}", ckey, compute)["features"])
+        else:
+            memo[key] = compute()["features"]
     return memo[key]
 
 
