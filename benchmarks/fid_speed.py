@@ -1,6 +1,6 @@
 """FID/KID speed: omnibench vs torch-fidelity alone on the same images, and a cached re-run.
 
-    python benchmarks/fid_speed.py [--n 200] [--size 64] [--batch-size 50] [--device cpu]
+    python benchmarks/fid_speed.py [--n 500] [--size 64] [--batch-size 50] [--device cpu]
 
 Writes two folders of ``n`` random PNGs into a temporary directory and measures, in one process:
 1. ``torch_fidelity.calculate_metrics`` (fid + kid, same Inception weights, its cache off);
@@ -38,7 +38,7 @@ def _write(folder: Path, n: int, size: int, seed: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=200, help="images per set")
+    ap.add_argument("--n", type=int, default=500, help="images per set (default: the quick protocol's 500)")
     ap.add_argument("--size", type=int, default=64, help="image side in pixels")
     ap.add_argument("--batch-size", type=int, default=50)
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))

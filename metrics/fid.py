@@ -24,7 +24,10 @@ import hashlib
 import json
 import math
 import os
+import sys
 import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +202,21 @@ def fid_bootstrap(
 # cached statistics of image sets
 
 
+@contextmanager
+def _progress_bar(total: int, desc: str, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    """A tqdm bar on stderr driven by ``callback(n_done)``; yields None when disabled."""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
+    try:
+        yield lambda done: bar.update(done - bar.n)
+    finally:
+        bar.close()
+
+
 def extractor_info(weights: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """Provenance of the feature extractor in use."""
     return {
@@ -252,10 +270,12 @@ def image_set_stats(
     weights: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     use_cache: bool = True,
+    progress: bool = False,
 ) -> tuple[FeatureStats, dict[str, Any]]:
     """Statistics of an image set (or statistics file), from the content-addressed cache when present.
 
     Returns ``(stats, info)`` with ``info = {set: describe(), cache: "hit"|"miss"|"file", cache_file}``.
+    ``progress``: announce the one-off extraction and show a bar on stderr.
     """
     s = open_image_set(image_set)
     weights_sha = inception.inception_sha256(weights)
@@ -275,7 +295,12 @@ def image_set_stats(
                 return st, info
         except OmnibenchError:
             pass  # unreadable cache entry: recompute and overwrite
-    feats = inception.extract_features(s.iter_batches(batch_size), batch_size, device, weights=weights)
+    if progress:
+        print(f"omnibench: Inception statistics of '{s.path}' ({len(s)} images, one-off; cached in {path.parent})",
+              file=sys.stderr)
+    with _progress_bar(len(s), "inception", progress) as bar:
+        feats = inception.extract_features(s.iter_batches(batch_size), batch_size, device, weights=weights,
+                                           progress=bar)
     meta = {
         "format": CACHE_FORMAT_VERSION,
         "extractor": inception.EXTRACTOR_NAME,
@@ -303,11 +328,13 @@ def compare_image_sets(
     seed: int = 0,
     weights: str | os.PathLike[str] | None = None,
     use_cache: bool = True,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """FID/KID between two sets (folders, zips, dataset folders, ``.npz`` statistics); JSON-able dict."""
     inception.check_device(device)
-    sa, ia = image_set_stats(a, batch_size=batch_size, device=device, weights=weights, use_cache=use_cache)
-    sb, ib = image_set_stats(b, batch_size=batch_size, device=device, weights=weights, use_cache=use_cache)
+    kw = {"batch_size": batch_size, "device": device, "weights": weights, "use_cache": use_cache, "progress": progress}
+    sa, ia = image_set_stats(a, **kw)
+    sb, ib = image_set_stats(b, **kw)
     out = compute_fid_kid(sa.features, sb.features, kid_subset_size, seed, stats_a=(sa.mu, sa.sigma),
                           stats_b=(sb.mu, sb.sigma))
     out["n_a"], out["n_b"] = sa.n, sb.n
@@ -342,13 +369,55 @@ def _ctx_settings(ctx: Any) -> tuple[int, str, int, Any]:
     )
 
 
+def _sample_set_fingerprint(ctx: Any, set_name: str) -> dict[str, Any] | None:
+    """Identity of an engine sample set: its store key plus (name, size, mtime) of every shard file.
+
+    Regenerated shards get new mtimes, so cached features never outlive the samples they came from.
+    None when the context has no on-disk sample store.
+    """
+    ensure = getattr(ctx, "ensure_set", None)
+    if not callable(ensure):
+        return None
+    try:
+        store = ensure(set_name)
+        shards = [store.shard_path(i) for i in range(store.n_shards)]
+        stamps = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in shards]
+        return {"key": store.key, "n": int(store.n), "shards": stamps}
+    except (AttributeError, OSError, TypeError):
+        return None
+
+
+def _set_size(ctx: Any, set_name: str) -> int | None:
+    try:
+        return int(ctx.protocol.set_size(set_name).n)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
 def generated_features(ctx: Any, set_name: str = "main") -> np.ndarray:
-    """Inception features of ``ctx.sample_images(set_name)``, once per context (shared by FID and KID)."""
+    """Inception features of ``ctx.sample_images(set_name)``, once per context (shared by FID and KID).
+
+    With an engine context offering ``feature_cache`` and ``ensure_set``, features are also cached on
+    disk, keyed by the sample set's fingerprint and the extractor (weights sha256, resize policy).
+    """
     memo = _ctx_memo(ctx)
     key = f"features:{set_name}"
     if key not in memo:
         batch_size, device, _, _ = _ctx_settings(ctx)
-        memo[key] = inception.extract_features(ctx.sample_images(set_name), batch_size, device)
+
+        def compute() -> dict[str, np.ndarray]:
+            n = _set_size(ctx, set_name)
+            with _progress_bar(n or 0, f"inception {set_name}", bool(getattr(ctx, "progress", False)) and bool(n)) as bar:
+                feats = inception.extract_features(ctx.sample_images(set_name), batch_size, device, progress=bar)
+            return {"features": feats}
+
+        cache = getattr(ctx, "feature_cache", None)
+        fingerprint = _sample_set_fingerprint(ctx, set_name) if callable(cache) else None
+        if fingerprint is not None:
+            ckey = {"samples": fingerprint, **extractor_info(), "format": CACHE_FORMAT_VERSION}
+            memo[key] = np.asarray(cache(f"inception-{set_name}", ckey, compute)["features"])
+        else:
+            memo[key] = compute()["features"]
     return memo[key]
 
 
@@ -362,7 +431,8 @@ def real_stats(ctx: Any) -> tuple[FeatureStats, dict[str, Any]]:
         if real is None:
             raise OmnibenchError("FID/KID need a real image set: pass --real PATH")
         batch_size, device, _, cache_dir = _ctx_settings(ctx)
-        memo["real"] = image_set_stats(real, batch_size=batch_size, device=device, cache_dir=cache_dir)
+        memo["real"] = image_set_stats(real, batch_size=batch_size, device=device, cache_dir=cache_dir,
+                                       progress=bool(getattr(ctx, "progress", False)))
     return memo["real"]
 
 

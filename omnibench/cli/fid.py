@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -38,6 +39,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--weights", default=None,
                    help="torch-fidelity Inception weights file (default: resolved offline, see docs/fid.md)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write cached set statistics")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (also off when CI is set)")
     p.set_defaults(func=run)
 
 
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         weights=args.weights,
         use_cache=not args.no_cache,
+        progress=not args.no_progress and not os.environ.get("CI"),
     )
     json.dump(out, sys.stdout, indent=2)
     sys.stdout.write("\n")

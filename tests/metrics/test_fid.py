@@ -296,3 +296,50 @@ def test_cli_runs_without_network(env, tmp_path, fid_ab):
     assert out["fid"] == pytest.approx(fid_ab["fid"], rel=1e-9)
     assert (tmp_path / "cache" / "weights" / inception.WEIGHTS_FILENAME).is_file()
     assert not any((tmp_path / "torch").iterdir()) and not any((tmp_path / "home").iterdir())
+
+
+class _Store:
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.key, self.n, self.n_shards = folder, "k" * 64, N, 1
+
+    def shard_path(self, i: int) -> Path:
+        return self.folder / "000.png"
+
+
+class _EngineCtx(_Ctx):
+    """Adds the engine's on-disk sample store and feature cache (``omnibench.evaluation.EvalContext``)."""
+
+    def __init__(self, gen: Path, real: Path, cache: dict) -> None:
+        super().__init__(gen, real, batch_size=6)
+        self.cache, self.extracted = cache, 0
+
+    def ensure_set(self, set_name: str) -> _Store:
+        return _Store(self.gen)
+
+    def sample_images(self, set_name: str):
+        self.extracted += 1
+        return super().sample_images(set_name)
+
+    def feature_cache(self, namespace: str, key: dict, compute):
+        k = json.dumps([namespace, key], sort_keys=True)
+        if k not in self.cache:
+            self.cache[k] = compute()
+        return self.cache[k]
+
+
+def test_generated_features_cached_by_sample_fingerprint(env, feats):
+    from metrics.fid import generated_features
+
+    cache: dict = {}
+    c1 = _EngineCtx(env / "a", env / "b", cache)
+    np.testing.assert_array_equal(generated_features(c1), feats[0])
+    generated_features(c1)  # same context: in-memory memo
+    c2 = _EngineCtx(env / "a", env / "b", cache)
+    np.testing.assert_array_equal(generated_features(c2), feats[0])  # new context: on-disk cache
+    assert (c1.extracted, c2.extracted, len(cache)) == (1, 0, 1)
+    shard = env / "a" / "000.png"
+    st = shard.stat()
+    os.utime(shard, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a regenerated shard: new key
+    c3 = _EngineCtx(env / "a", env / "b", cache)
+    generated_features(c3)
+    assert c3.extracted == 1 and len(cache) == 2
