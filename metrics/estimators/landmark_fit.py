@@ -24,8 +24,10 @@ from omnibench.cameras import DEFAULT_RADIUS, EG3D_FOCAL, orbit_camera
 
 
 class LandmarkFitEstimator(Estimator):
-    """Options: ``detector`` (auto|fan|dlib), ``n_shape``, ``n_expression``, ``steps``, ``max_rmse``,
-    ``focal``, ``radius``."""
+    """68 detected 2D landmarks + FLAME fitted by optimisation.
+
+    Options: ``detector`` (auto|fan|dlib), ``n_shape``, ``n_expression``, ``steps``, ``max_rmse``, ``focal``,
+    ``radius``."""
 
     name = "landmark-fit"
     version = 1
