@@ -49,6 +49,17 @@ def _variants(what: str) -> dict[str, str]:
     return v
 
 
+def ci95(ctx: Any, values: np.ndarray) -> tuple[float, float] | None:
+    """Bootstrap 95% interval over per-group values; resamples = the protocol's ``bootstrap`` (1000)."""
+    protocol = getattr(ctx, "protocol", None)
+    n_boot = int(getattr(protocol, "bootstrap", 1000) or 1000)
+    return (
+        bootstrap_ci(values, n_boot=n_boot, seed=int(getattr(ctx, "seed", 0) or 0))
+        if values.size >= 2
+        else None
+    )
+
+
 def _options(ctx: Any) -> dict[str, Any]:
     opts = getattr(ctx, "options", None)
     return opts if isinstance(opts, dict) else {}
@@ -168,7 +179,6 @@ class _IdentityMetric(Metric):
         base = scale(r["baseline_cos"])
         value = float(gm.mean()) if gm.size else None
         baseline = float(base.mean()) if base.size else None
-        seed = int(getattr(ctx, "seed", 0) or 0)
         details = {
             "sample_set": self.sample_set,
             "scale": "(cos+1)/2" if scale01 else "cos",
@@ -186,7 +196,7 @@ class _IdentityMetric(Metric):
         return MetricResult(
             value=value,
             n=int(gm.size),
-            ci95=bootstrap_ci(gm, seed=seed) if gm.size >= 2 else None,
+            ci95=ci95(ctx, gm),
             failures=int((~detected).sum()),
             details=details,
             backbones={"identity": backbone.describe()},

@@ -162,8 +162,15 @@ def _to_float_images(images: torch.Tensor) -> torch.Tensor:
     return images.float().clamp(0, 1)
 
 
-def _seed(ctx: Any) -> int:
-    return int(getattr(ctx, "seed", 0) or 0)
+def ci95(ctx: Any, values: np.ndarray) -> tuple[float, float] | None:
+    """Bootstrap 95% interval; resamples = the protocol's ``bootstrap`` (default 1000)."""
+    protocol = getattr(ctx, "protocol", None)
+    n_boot = int(getattr(protocol, "bootstrap", 1000) or 1000)
+    return (
+        bootstrap_ci(values, n_boot=n_boot, seed=int(getattr(ctx, "seed", 0) or 0))
+        if values.size >= 2
+        else None
+    )
 
 
 def _options(ctx: Any) -> dict[str, Any]:
@@ -230,7 +237,7 @@ class MvReproj(Metric):
         return MetricResult(
             value=float(gv.mean()) if gv.size else None,
             n=int(gv.size),
-            ci95=bootstrap_ci(gv, seed=_seed(ctx)) if gv.size >= 2 else None,
+            ci95=ci95(ctx, gv),
             failures=empty,
             unit=unit,
             details={
@@ -290,7 +297,7 @@ class MvReproj(Metric):
         return MetricResult(
             value=float(gv.mean()) if gv.size else None,
             n=int(gv.size),
-            ci95=bootstrap_ci(gv, seed=_seed(ctx)) if gv.size >= 2 else None,
+            ci95=ci95(ctx, gv),
             failures=int((~det).sum()),
             unit="m",
             details={
@@ -396,7 +403,7 @@ class Geometry(Metric):
         return MetricResult(
             value=float(v.mean()) if v.size else None,
             n=int(v.size),
-            ci95=bootstrap_ci(v, seed=_seed(ctx)) if v.size >= 2 else None,
+            ci95=ci95(ctx, v),
             failures=failures,
             unit="m",
             details={

@@ -255,6 +255,10 @@ def render_markdown(cmp: Comparison) -> str:
             f"{_fmt(r.baseline, r.baseline_half, dec)} | {_fmt(r.current, r.current_half, dec)} | {change} | "
             f"{tol} | {_ICON[r.status]} |"
         )
+    skipped = cmp.current.get("skipped") or {}
+    for r in cmp.rows:
+        if r.status == "missing" and r.metric in skipped:
+            lines.append(f"- `{_md(r.metric)}` was skipped in the current run: {_md(str(skipped[r.metric]))}")
     lines.append("")
     return "\n".join(lines)
 

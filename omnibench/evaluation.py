@@ -43,6 +43,10 @@ from omnibench.sampling import BuiltinPrior, ControlSource, HeadPrior, LabelBank
 # ------------------------------------------------------------------------------------------------ generators
 
 
+class GenerationError(OmnibenchError):
+    """The generator produced unusable samples (NaN, wrong shape, mixed sizes): always fatal."""
+
+
 def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cpu") -> tuple[Generator, dict]:
     """Build the generator for ``--ckpt``/``--generator``; returns (generator, checkpoint block).
 
@@ -50,10 +54,15 @@ def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cp
     or ``module:Class``; without it a path goes to the registered generator whose ``accepts(path)`` is true.
     """
     path: Path | None = None
+    named: str | None = None  # a name the generator resolves itself (e.g. a shipped checkpoint)
     if generator:
         cls = _generator_class(generator)
-        if ckpt not in (generator, cls.name) or Path(ckpt).exists():
+        if Path(ckpt).exists():
             path = Path(ckpt)
+        elif ckpt not in (generator, cls.name):
+            if any(sep in ckpt for sep in ("/", os.sep)) or ckpt.endswith((".pt", ".pth", ".pkl", ".ckpt")):
+                raise CheckpointError(f"checkpoint '{ckpt}' does not exist")
+            named = ckpt
     elif ckpt in GENERATORS:
         cls = GENERATORS.get(ckpt)
     else:
@@ -75,13 +84,16 @@ def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cp
                     f"checkpoint '{path}' is {what}, but generator '{cls.name}' needs kind '{cls.checkpoint_kind}'"
                 )
     try:
-        gen = cls.load(str(path) if path else None, device)
+        gen = cls.load(str(path) if path else named, device)
     except OmnibenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - any loader failure is a bad checkpoint from the user's view
         raise CheckpointError(
             f"cannot load '{path or ckpt}' with generator '{cls.name}': {type(exc).__name__}: {exc}"
         ) from None
+    resolved = getattr(gen, "path", None)
+    if path is None and isinstance(resolved, (str, Path)) and Path(resolved).is_file():
+        path = Path(resolved)  # the generator found a shipped or cached checkpoint for a name
     info = {
         "path": str(path) if path else ckpt,
         "sha256": sha256_file(path) if path else None,
@@ -103,10 +115,10 @@ def _detect_generator(path: Path) -> type[Generator]:
     for name in GENERATORS.names():
         try:
             cls = GENERATORS.get(name)
-        except OmnibenchError:
+            if cls.accepts(path):
+                return cls
+        except Exception:  # noqa: BLE001 - a broken plug-in must not hide the others
             continue
-        if getattr(cls, "checkpoint_kind", None) and cls.checkpoint_kind == kind:
-            return cls
     if kind is None:
         raise CheckpointError(f"'{path}' is not an omnibench generator checkpoint; pass --generator NAME|module:Class")
     raise CheckpointError(
@@ -194,6 +206,8 @@ class EvalContext:
     * ``ctx.real_path`` / ``ctx.real_set`` (an opened ``omnibench.imagesets`` set) for metrics requiring ``real``
     * ``ctx.feature_cache(namespace, key, compute)`` content-addressed ``.npz`` cache (e.g. real-set features)
     * ``ctx.head_model()`` the head model the generator's controls refer to (loaded lazily)
+    * ``ctx.options``: metric options from ``--option KEY=VALUE`` (e.g. ``estimator``, ``identity_backbone``);
+      recorded in the result because they can change numbers
     * ``ctx.device``, ``ctx.batch_size``, ``ctx.seed``, ``ctx.cache_dir``, ``ctx.protocol``, ``ctx.generator``,
       ``ctx.rank``/``ctx.world_size``
     """
@@ -210,16 +224,19 @@ class EvalContext:
         labels: str | os.PathLike | None = None,
         progress: bool = True,
         dist_info: D.DistInfo | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         if batch_size < 1:
             raise OmnibenchError(f"--batch-size must be >= 1, got {batch_size}")
         self.protocol = protocol
+        self.options: dict[str, Any] = dict(options or {})
         self.generator = generator
         self.checkpoint = checkpoint
         self.device = device
         self.batch_size = int(batch_size)
         self.cache_dir = cache_root()
         self.dist = dist_info or D.DistInfo()
+        self._gen_dist = self.dist  # collectives only while all ranks generate; see end_collective()
         self.progress = progress and self.dist.is_main and not os.environ.get("CI")
         self._real_arg = Path(real) if real else None
         self._labels_arg = Path(labels) if labels else None
@@ -242,6 +259,10 @@ class EvalContext:
     @property
     def world_size(self) -> int:
         return self.dist.world_size
+
+    def end_collective(self) -> None:
+        """After the shared generation phase: rank 0 runs metrics alone (no more collectives)."""
+        self._gen_dist = D.DistInfo()
 
     def head_model(self) -> Any:
         """``omnibench.heads.load_head_model(generator.head_model or 'synthetic')``, loaded once."""
@@ -285,25 +306,31 @@ class EvalContext:
     def ensure_set(self, set_name: str) -> SampleStore:
         """Generate the missing shards of ``set_name`` (all ranks take part; rank 0 writes)."""
         store = self.store(set_name)
-        missing = D.broadcast(store.missing() if self.dist.is_main else None, self.dist)
+        dist = self._gen_dist
+        missing = D.broadcast(store.missing() if dist.is_main else None, dist)
         if not missing:
             return store
         t0 = time.perf_counter()
         n_todo = sum(len(store.shard_range(s)) for s in missing)
         bar = _progress(n_todo, f"generate {set_name}", self.progress)
-        mine = D.assign(missing, self.dist)
-        rounds = -(-len(missing) // self.dist.world_size)
+        mine = D.assign(missing, dist)
+        rounds = -(-len(missing) // dist.world_size)
         for r in range(rounds):
             shard = mine[r] if r < len(mine) else None
-            data = self._generate_shard(store, shard) if shard is not None else None
-            gathered = D.gather_to_main((shard, data), self.dist)
+            try:
+                data = self._generate_shard(store, shard) if shard is not None else None
+            except GenerationError:
+                raise
+            except OmnibenchError as exc:
+                raise GenerationError(str(exc)) from None
+            gathered = D.gather_to_main((shard, data), dist)
             if gathered is not None:
                 for s, d in gathered:
                     if s is not None:
                         store.write_shard(s, d)
                         bar.update(len(store.shard_range(s)))
         bar.close()
-        D.barrier(self.dist)
+        D.barrier(dist)
         self.timings[f"generate/{set_name}"] = self.timings.get(f"generate/{set_name}", 0.0) + time.perf_counter() - t0
         return store
 
@@ -407,33 +434,55 @@ class EvalContext:
 
 def _prior_source(ctx: EvalContext) -> ControlSource:
     try:
-        from omnibench.data.synth import sample_controls  # type: ignore[attr-defined]
-    except ImportError:
-        sample_controls = None
+        from omnibench.data import synth  # type: ignore[attr-defined]
+
+        sample_controls = synth.sample_controls
+        version = getattr(synth, "SAMPLER_VERSION", None) or getattr(
+            __import__("omnibench.data.sampling", fromlist=["x"]), "SAMPLER_VERSION", None)
+    except (ImportError, AttributeError):
+        sample_controls, version = None, None
     head = None
     try:
         head = ctx.head_model()
-    except MissingAssetError:
+    except OmnibenchError:
         if sample_controls is not None:
             raise
     if sample_controls is not None and head is not None:
-        return HeadPrior(head, sample_controls)
+        return HeadPrior(head, sample_controls, version)
     if head is not None:
         return BuiltinPrior(int(head.n_shape), int(head.n_expression))
     return BuiltinPrior()
 
 
 def _default_real(ctx: EvalContext) -> Path | None:
-    """The synthetic profile's real set, built deterministically by ``omnibench.data.synth`` and cached."""
+    """The synthetic profile's real set: ``omnibench.data.synth`` renders it once, deterministically, into
+    ``cache_dir/datasets/`` (keyed by head model, size, resolution, seed and synth version)."""
     try:
         from omnibench.data import synth  # type: ignore[attr-defined]
     except ImportError:
         return None
-    build = getattr(synth, "ensure_dataset", None) or getattr(synth, "build_default_dataset", None)
+    build = getattr(synth, "synthesize_dataset", None)
     if build is None:
         return None
-    n = ctx.protocol.real_n or ctx.protocol.main.n
-    return Path(build(n=n, resolution=ctx.protocol.resolution, seed=ctx.protocol.seed))
+    p = ctx.protocol
+    n = p.real_n or p.main.n
+    head = ctx.generator.head_model or "synthetic"
+    head_sha = getattr(ctx.head_model(), "sha256", None) or "na"
+    name = f"synth-{_safe_name(head)}-{str(head_sha)[:12]}-n{n}-r{p.resolution}-s{p.seed}-v{getattr(synth, 'SYNTH_VERSION', '0')}"
+    out = ctx.cache_dir / "datasets" / name
+    if not (out / "manifest.json").is_file():
+        workers = max(1, min(4, os.cpu_count() or 1))
+        print(f"omnibench: building the default synthetic real set ({n} images at {p.resolution} px, one-off) "
+              f"in {out}", file=sys.stderr)
+        t0 = time.perf_counter()
+        build(out, n, resolution=p.resolution, head=head, seed=p.seed, workers=workers, force=True,
+              command=["omnibench", "evaluate (default real set)"], progress=ctx.progress)
+        ctx.timings["build/real"] = time.perf_counter() - t0
+    return out
+
+
+def _safe_name(s: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)[:32]
 
 
 def open_real_set(path: Path) -> Any:
@@ -600,6 +649,7 @@ def evaluate(
     batch_size: int = 16,
     seed: int | None = None,
     progress: bool = True,
+    options: dict[str, Any] | None = None,
 ) -> dict | None:
     """Run one evaluation and return the result dict (None on ranks other than 0 under torchrun).
 
@@ -622,27 +672,31 @@ def evaluate(
         dev = f"cuda:{info.local_rank}" if device == "cuda" and info.active else device
         gen, ckpt_block = resolve_generator(ckpt, generator, dev)
         ctx = EvalContext(proto, gen, ckpt_block, device=dev, batch_size=batch_size, real=real, labels=labels,
-                          progress=progress, dist_info=info)
+                          progress=progress, dist_info=info, options=options)
         needs_real = any("real" in cls.requires for _, cls, _ in chosen)
         if needs_real and info.is_main:
             ctx.real_set  # noqa: B018 - open and validate the real set before spending time on generation
-        for set_name in SET_NAMES:
-            if any(set_name in cls.requires for _, cls, _ in chosen):
-                ctx.ensure_set(set_name)
+        if info.active:  # every rank must take part in generation; single-process runs generate lazily
+            for set_name in SET_NAMES:
+                if any(set_name in cls.requires for _, cls, _ in chosen):
+                    ctx.ensure_set(set_name)
+        ctx.end_collective()
         if not info.is_main:
             return None
         results: dict[str, dict] = {}
         backbones: dict[str, dict] = {}
         for key, cls, variant in chosen:
             t0 = time.perf_counter()
+            gen0 = _generation_seconds(ctx)
             try:
                 res = cls().compute(ctx, variant)
-            except MissingAssetError as exc:
-                if metrics is None:  # "all available metrics": skip those whose assets are absent
+            except OmnibenchError as exc:
+                # "all available metrics": skip those that cannot run here, never hide a bad generator
+                if metrics is None and not isinstance(exc, (GenerationError, CheckpointError)):
                     skipped[key] = str(exc)
                     continue
                 raise
-            dt = time.perf_counter() - t0
+            dt = time.perf_counter() - t0 - (_generation_seconds(ctx) - gen0)
             ctx.timings[f"metric/{key}"] = dt
             results[key] = _metric_entry(cls, variant, res, proto, dt)
             for role, bb in (res.backbones or {}).items():
@@ -668,6 +722,7 @@ def evaluate(
             "real": _real_block(ctx) if needs_real else None,
             "metrics": results,
             "skipped": skipped,
+            "options": ctx.options,
             "run": {"batch_size": batch_size, "device": dev, "world_size": info.world_size},
             "timings": {k: round(v, 4) for k, v in ctx.timings.items()},
         }
@@ -679,6 +734,10 @@ def evaluate(
         return result
     finally:
         D.shutdown(info)
+
+
+def _generation_seconds(ctx: EvalContext) -> float:
+    return sum(v for k, v in ctx.timings.items() if k.startswith(("generate/", "build/")))
 
 
 def _real_block(ctx: EvalContext) -> dict:

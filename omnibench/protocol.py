@@ -36,14 +36,15 @@ FLAME_SOURCES = {
 @dataclass(frozen=True)
 class CameraDistribution:
     """Orbit cameras (see :func:`omnibench.cameras.orbit_camera`): yaw/pitch ~ Normal(mean, std) in radians,
-    clipped to +-``*_clip``; fixed radius (metres) and normalised focal length."""
+    clipped to +-``*_clip``; fixed radius (metres) and normalised focal length. Used when the FLAME source
+    provides no camera; the defaults equal the FFHQ-like spread of ``omnibench.data.sampling``."""
 
     yaw_mean: float = 0.0
     yaw_std: float = 0.3
-    yaw_clip: float = 0.8
+    yaw_clip: float = 0.9
     pitch_mean: float = 0.0
     pitch_std: float = 0.12
-    pitch_clip: float = 0.4
+    pitch_clip: float = 0.36
     radius: float = 1.6
     focal: float = 4.2647
 

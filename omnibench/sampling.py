@@ -117,8 +117,8 @@ class HeadPrior:
     sampler itself were not.
     """
 
-    def __init__(self, head: Any, sample_controls: Any) -> None:
-        self.head, self.sample_controls = head, sample_controls
+    def __init__(self, head: Any, sample_controls: Any, version: str | None = None) -> None:
+        self.head, self.sample_controls, self.version = head, sample_controls, version
 
     def draw(self, seed: int, set_name: str, stream: str, keys: Sequence[int]) -> Controls:
         out = [self.sample_controls(1, index_seed(seed, set_name, stream, k), self.head, 0) for k in keys]
@@ -128,6 +128,7 @@ class HeadPrior:
         return {
             "kind": "prior",
             "sampler": "omnibench.data.synth.sample_controls",
+            "sampler_version": self.version,
             "head": getattr(self.head, "name", str(self.head)),
             "head_sha256": getattr(self.head, "sha256", None),
         }

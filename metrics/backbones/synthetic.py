@@ -3,7 +3,8 @@
 Identity = the latent ``z`` (which fixes the procedural appearance) plus the FLAME shape of that identity;
 training positives are renders of one identity under other cameras, expressions and jaw poses, with
 backgrounds randomised so that the background cannot carry identity (see
-:mod:`metrics.backbones.train_synthetic`). Every image counts as detected (the network has no face detector).
+:mod:`metrics.backbones.train_synthetic`). A second output, trained against non-head images (noise,
+backgrounds, scrambled renders), decides ``detected``: images without a head are failures, not embeddings.
 
 Input: uint8 ``(B, 3, H, W)``, resized to 64x64 (bilinear, antialiased), scaled to [-1, 1].
 Output: 64-d unit-norm embeddings. Weights are stored in float16 and run in float32; the shipped file is pinned by sha256 (:data:`WEIGHTS_SHA256`).
@@ -45,11 +46,17 @@ class EmbedNet(nn.Module):
     def __init__(self, width: int = 16, dim: int = EMBED_DIM) -> None:
         super().__init__()
         w = width
+        self.width = width
         self.features = nn.Sequential(
             _block(3, w), _block(w, 2 * w), _block(2 * w, 4 * w), _block(4 * w, 6 * w)
         )
         self.pool = nn.AdaptiveAvgPool2d(2)
         self.head = nn.Linear(6 * w * 2 * 2, dim)
+        self.det = nn.Linear(6 * w * 2 * 2, 1)  # "is a rendered head" logit
+
+    def detect_logit(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` logits of "this is a head" (> 0: detected)."""
+        return self.det(self.pool(self.features(x)).flatten(1))[:, 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.pool(self.features(x)).flatten(1)
@@ -100,9 +107,13 @@ class SyntheticBackbone(IdentityBackbone):
     @torch.no_grad()
     def embed(self, images: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         arr = torch.from_numpy(as_uint8_nchw(images))
-        out = (
-            torch.cat([self.net(preprocess(arr[i : i + 1])) for i in range(arr.shape[0])])
-            if len(arr)
-            else torch.zeros(0, self.dim)
-        )
-        return out.float(), torch.ones(arr.shape[0], dtype=torch.bool)
+        embs, dets = [], []
+        for i in range(arr.shape[0]):  # one image at a time: numbers never depend on the batch size
+            f = self.net.pool(self.net.features(preprocess(arr[i : i + 1]))).flatten(1)
+            embs.append(nn.functional.normalize(self.net.head(f), dim=1))
+            dets.append(self.net.det(f)[:, 0] > 0)
+        if not embs:
+            return torch.zeros(0, self.dim), torch.zeros(0, dtype=torch.bool)
+        det = torch.cat(dets)
+        emb = torch.where(det[:, None], torch.cat(embs), torch.zeros(1))
+        return emb.float(), det

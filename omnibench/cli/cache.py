@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("ids", nargs="*", help="entry ids or key prefixes from 'omnibench cache ls'")
     pr.add_argument("--all", action="store_true", help="remove every cached sample set")
     pr.add_argument("--features", action="store_true", help="also remove cached feature statistics")
+    pr.add_argument("--datasets", action="store_true", help="also remove cached default (synthetic) real sets")
     pr.set_defaults(func=run_rm)
 
 
@@ -33,10 +34,11 @@ def run_ls(args: argparse.Namespace) -> int:
     root = cache_root()
     entries = list_entries(root)
     feats = sorted((root / "features").glob("*.npz")) if (root / "features").is_dir() else []
+    datasets = sorted(p for p in (root / "datasets").iterdir() if p.is_dir()) if (root / "datasets").is_dir() else []
     if args.json:
         sys.stdout.write(json.dumps({"root": str(root), "samples": entries,
-                                     "features": [{"file": f.name, "bytes": f.stat().st_size} for f in feats]},
-                                    indent=2) + "\n")
+                                     "features": [{"file": f.name, "bytes": f.stat().st_size} for f in feats],
+                                     "datasets": [d.name for d in datasets]}, indent=2) + "\n")
         return 0
     print(f"cache root: {root}")
     if not entries:
@@ -46,6 +48,8 @@ def run_ls(args: argparse.Namespace) -> int:
               f"{e['bytes'] / 1e6:8.1f} MB")
     for f in feats:
         print(f"features/{f.name:<35} {f.stat().st_size / 1e6:8.1f} MB")
+    for d in datasets:
+        print(f"datasets/{d.name}")
     return 0
 
 
@@ -54,8 +58,8 @@ def run_rm(args: argparse.Namespace) -> int:
     from omnibench.cache import remove_entries
     from omnibench.errors import OmnibenchError
 
-    if not args.ids and not args.all and not args.features:
-        raise OmnibenchError("cache rm: give entry ids (see 'omnibench cache ls'), --all or --features")
+    if not args.ids and not args.all and not args.features and not args.datasets:
+        raise OmnibenchError("cache rm: give entry ids (see 'omnibench cache ls'), --all, --features or --datasets")
     root = cache_root()
     removed = remove_entries(root, args.ids, all_=args.all)
     if args.ids and not removed:
@@ -63,6 +67,9 @@ def run_rm(args: argparse.Namespace) -> int:
     if args.features and (root / "features").is_dir():
         shutil.rmtree(root / "features")
         removed.append("features/")
+    if args.datasets and (root / "datasets").is_dir():
+        shutil.rmtree(root / "datasets")
+        removed.append("datasets/")
     for r in removed:
         print(f"removed {r}", file=sys.stderr)
     return 0

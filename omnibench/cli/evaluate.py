@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda (default: cpu)")
     p.add_argument("--batch-size", type=int, default=16, help="generator/metric batch size; never changes numbers")
     p.add_argument("--seed", type=int, help="override the protocol seed (recorded; changes the protocol hash)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="metric option, repeatable (e.g. estimator=landmark-fit, identity_backbone=arcface)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (also off when CI is set)")
     p.set_defaults(func=run)
 
@@ -47,6 +49,14 @@ def run(args: argparse.Namespace) -> int:
         from omnibench.errors import OmnibenchError
 
         raise OmnibenchError("--metrics is empty: give a comma list such as fid,kid")
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            from omnibench.errors import OmnibenchError
+
+            raise OmnibenchError(f"--option expects KEY=VALUE, got '{item}'")
+        options[key.strip()] = value.strip()
     threads = os.environ.get("OMP_NUM_THREADS")
     if threads and threads.isdigit():
         import torch
@@ -64,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         progress=not args.no_progress,
+        options=options,
     )
     if result is not None:
         sys.stdout.write(dumps_result(result))

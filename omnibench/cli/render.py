@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     spec = GridSpec(n_ids=args.ids, yaws_deg=yaws, n_expressions=args.expressions, seed=args.seed,
                     truncation_psi=args.truncation)
     gen = resolve(args.ckpt, args.generator, args.device)
-    save_png(figure(gen, spec, name=args.ckpt), out)
+    save_png(figure(gen, spec, name=Path(args.ckpt).name), out)
     print(f"wrote {out}", file=sys.stderr)
     if args.gif:
         gif = out.with_suffix(".gif")

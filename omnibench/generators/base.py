@@ -156,18 +156,28 @@ def _load_raw(path: str | os.PathLike) -> Any:
             ) from None
 
 
+def _kind_of(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return None
+    header = data.get("omnibench_checkpoint")
+    if isinstance(header, dict) and header.get("kind"):
+        return str(header["kind"])
+    kind = data.get("kind")  # self-describing checkpoints with a top-level "kind" (e.g. "omnibench.gan")
+    return kind if isinstance(kind, str) else None
+
+
 def read_checkpoint_kind(path: str | os.PathLike) -> str | None:
-    """The ``kind`` in an omnibench checkpoint header, None for a readable file without one."""
-    data = _load_raw(path)
-    header = data.get("omnibench_checkpoint") if isinstance(data, dict) else None
-    return str(header.get("kind")) if isinstance(header, dict) else None
+    """The checkpoint's kind (``omnibench_checkpoint.kind`` header or top-level ``kind``), None if it has none.
+
+    Missing or unreadable files raise :class:`CheckpointError`.
+    """
+    return _kind_of(_load_raw(path))
 
 
 def load_checkpoint(path: str | os.PathLike, kind: str) -> dict[str, Any]:
     """Load a checkpoint of ``kind``; missing, corrupt or other-kind files raise :class:`CheckpointError`."""
     data = _load_raw(path)
-    header = data.get("omnibench_checkpoint") if isinstance(data, dict) else None
-    found = header.get("kind") if isinstance(header, dict) else None
+    found = _kind_of(data)
     if found != kind:
         what = f"a '{found}' checkpoint" if found else "not an omnibench checkpoint"
         raise CheckpointError(f"checkpoint '{path}' is {what}, expected kind '{kind}'; pass the right --generator")

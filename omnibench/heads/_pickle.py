@@ -9,7 +9,8 @@ under key ``'x'``. :class:`RestrictedUnpickler` resolves *only* an allow-list of
 * numpy array/dtype/scalar reconstructors (both ``numpy.core`` and ``numpy._core`` spellings);
 * ``scipy.sparse`` matrix/array classes (any historical module path);
 * torch tensor rebuilding (DECA's ``landmark_embedding.npy`` pickles torch tensors); storages are
-  decoded with ``torch.load(weights_only=True)``;
+  decoded with ``torch.load(weights_only=True)``; ``torch.tensor(<numeric ndarray>)`` calls (as the synthetic
+  generator writes them) are allowed through a checking wrapper;
 * a few harmless builtins (``set``, ``frozenset``, ``object``, ``_codecs.encode``, ``copy_reg._reconstructor``,
   ``collections.OrderedDict``).
 
@@ -44,6 +45,16 @@ def _load_torch_storage(data: bytes) -> Any:
     import torch
 
     return torch.load(io.BytesIO(data), weights_only=True)
+
+
+def _tensor_from_array(data: Any, *args: Any, **kwargs: Any) -> Any:
+    """Safe stand-in for a pickled ``torch.tensor(ndarray)`` call (numeric arrays only, no extra arguments)."""
+    import torch
+
+    arr = np.asarray(data)
+    if args or kwargs or arr.dtype.kind not in "biuf":
+        raise OmnibenchError("refusing a pickled torch.tensor(...) call that is not torch.tensor(<numeric array>)")
+    return torch.tensor(arr)
 
 
 def _numpy_global(module: str, name: str) -> Any | None:
@@ -107,6 +118,8 @@ class RestrictedUnpickler(pickle.Unpickler):
             return getattr(torch._utils, name)
         if (module, name) == ("torch.storage", "_load_from_bytes"):
             return _load_torch_storage
+        if (module, name) == ("torch", "tensor"):
+            return _tensor_from_array
         raise OmnibenchError(
             f"refusing to unpickle global '{module}.{name}' from {self._source}: only numpy, scipy.sparse, "
             "torch tensors and chumpy arrays are allowed in FLAME files"

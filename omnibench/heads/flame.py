@@ -38,6 +38,7 @@ from omnibench.heads.loader import (
 )
 
 POSE_DIM = 3 * N_JOINTS
+_SKIN_CHUNK_ELEMS = 1 << 21  # floats per CPU skinning chunk (8 MB in float32)
 JOINT_NAMES = ("global", "neck", "jaw", "left_eye", "right_eye")
 
 
@@ -112,8 +113,10 @@ class HeadModel(torch.nn.Module):
         dirs = np.concatenate([data.shapedirs[:, :, :n_shape],
                                data.shapedirs[:, :, SHAPE_COLUMNS:SHAPE_COLUMNS + n_expression]], axis=2)
         k = n_shape + n_expression
-        basis = dirs.reshape(3 * n_v, k).T  # (K, 3V), vertex-major (v, xyz) flattening
-        posedirs = data.posedirs.reshape(3 * n_v, -1).T  # (36, 3V)
+        # bases in coordinate-plane layout (K, 3, V) -> (K, 3V): the GEMM then yields x, y, z planes with a long
+        # contiguous inner dimension, which keeps the skinning arithmetic vectorised
+        basis = dirs.transpose(2, 1, 0).reshape(k, 3 * n_v)
+        posedirs = data.posedirs.transpose(2, 1, 0).reshape(-1, 3 * n_v)  # (36, 3V)
         j_template = data.J_regressor @ data.v_template  # (5, 3)
         j_basis = np.einsum("jv,vck->kjc", data.J_regressor, dirs).reshape(k, 3 * N_JOINTS)
 
@@ -122,14 +125,15 @@ class HeadModel(torch.nn.Module):
             self.register_buffer(name, t.to(dtype) if as_float else t.long(), persistent=False)
 
         buf("v_template", data.v_template)
+        buf("template_planes", data.v_template.T.reshape(1, -1))  # (1, 3V) = [x.., y.., z..]
         buf("faces_buf", data.faces, as_float=False)
         buf("blend_basis", np.concatenate([basis, posedirs], axis=0))
         buf("j_template", j_template.reshape(-1))
         buf("j_basis", j_basis)
-        buf("lbs_weights", data.weights)
+        buf("lbs_weights_t", data.weights.T)  # (5, V)
         self.has_eyelids = data.eyelids is not None
         if data.eyelids is not None:
-            buf("eyelid_basis", data.eyelids.reshape(2, 3 * n_v))
+            buf("eyelid_basis", data.eyelids.transpose(0, 2, 1).reshape(2, 3 * n_v))  # planes
         self.has_landmarks = data.static_lmk is not None and data.dynamic_lmk is not None
         if self.has_landmarks:
             buf("static_idx", data.static_lmk.face_idx, as_float=False)  # type: ignore[union-attr]
@@ -206,6 +210,24 @@ class HeadModel(torch.nn.Module):
             raise OmnibenchError(f"head model '{self.name}' has no eyelid blendshapes (l_eyelid.npy/r_eyelid.npy)")
         return batch, out
 
+    def _skin(self, planes: torch.Tensor, delta: torch.Tensor, lids: torch.Tensor | None,
+              translation: torch.Tensor | None) -> torch.Tensor:
+        """planes (b, 3, V) rest vertices; delta (b, 5, 3, 4) = [R_j - I | t_j] -> posed vertices (b, V, 3)."""
+        b, n_v = planes.shape[0], planes.shape[2]
+        blend = (delta.permute(0, 2, 3, 1).reshape(-1, N_JOINTS) @ self.lbs_weights_t).view(b, 3, 4, n_v)
+        xyz = planes.unbind(1)
+        coords = []
+        for c in range(3):
+            acc = xyz[c] + blend[:, c, 3]
+            for k in range(3):
+                acc.addcmul_(blend[:, c, k], xyz[k])
+            if lids is not None:  # FLAME 2023 eyelids, after LBS
+                acc.add_(lids[:, c])
+            if translation is not None:
+                acc.add_(translation[:, c, None])
+            coords.append(acc)
+        return torch.stack(coords, dim=2)
+
     def forward(self, shape: Any = None, expression: Any = None, pose: Any = None, translation: Any = None,
                 eyelids: Any = None) -> HeadOutput:
         """shape (B, <=n_shape), expression (B, <=n_expression), pose (B, 15) axis-angle rad, translation
@@ -223,11 +245,11 @@ class HeadModel(torch.nn.Module):
         theta = x["pose"] if x["pose"] is not None else torch.zeros(1, POSE_DIM, dtype=dtype, device=device)
         rot = axis_angle_to_matrix(theta.reshape(-1, N_JOINTS, 3)).expand(batch, -1, -1, -1)  # (B, 5, 3, 3)
         eye = torch.eye(3, dtype=dtype, device=device)
-        pose_feature = (rot[:, 1:] - eye).reshape(batch, -1)  # (B, 36)
+        pose_feature = (rot[:, 1:] - eye).reshape(batch, 9 * (N_JOINTS - 1))  # (B, 36)
 
-        # steps 1 + 4 in one GEMM, joints from the precomputed regressed basis
+        # steps 1 + 4 in one GEMM (coordinate planes), joints from the precomputed regressed basis
         feats = torch.cat([coeffs, pose_feature], dim=1)
-        v_rest = torch.addmm(self.v_template.reshape(1, -1), feats, self.blend_basis).view(batch, n_v, 3)
+        planes = torch.addmm(self.template_planes, feats, self.blend_basis).view(batch, 3, n_v)
         joints = torch.addmm(self.j_template[None], coeffs, self.j_basis).view(batch, N_JOINTS, 3)
 
         # rigid chain: A_j = A_parent o [R_j | J_j - R_j J_j]
@@ -244,15 +266,20 @@ class HeadModel(torch.nn.Module):
         world_r = torch.stack(rots, dim=1)  # (B, 5, 3, 3)
         world_t = torch.stack(trans, dim=1)  # (B, 5, 3)
 
-        # skinning in delta form: v = v_rest + sum_j w_j ((R_j - I) v_rest + t_j)
-        delta = torch.cat([(world_r - eye).reshape(batch, N_JOINTS, 9), world_t], dim=2)  # (B, 5, 12)
-        per_vertex = torch.matmul(self.lbs_weights, delta)  # (B, V, 12)
-        d_rot = per_vertex[..., :9].view(batch, n_v, 3, 3)
-        verts = v_rest + (d_rot * v_rest[:, :, None, :]).sum(-1) + per_vertex[..., 9:]
+        # skinning in delta form: v = v_rest + sum_j w_j ((R_j - I) v_rest + t_j), on (B, V) planes
+        delta = torch.cat([world_r - eye, world_t[..., None]], dim=3)  # (B, 5, 3, 4)
+        lids = (x["eyelids"] @ self.eyelid_basis).view(-1, 3, n_v) if x["eyelids"] is not None else None
+        trans_in = x["translation"]
+        # CPU: chunk the batch so the (b, 12, V) blended transforms stay small (cache-resident, no page faults)
+        step = batch if planes.is_cuda else max(1, _SKIN_CHUNK_ELEMS // (12 * n_v))
+        chunks = []
+        for b0 in range(0, max(batch, 1), step):
+            sl = slice(b0, b0 + step)
+            chunks.append(self._skin(planes[sl], delta[sl],
+                                     None if lids is None else lids[sl] if lids.shape[0] > 1 else lids,
+                                     None if trans_in is None else trans_in[sl] if trans_in.shape[0] > 1 else trans_in))
+        verts = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
         posed_joints = (world_r @ joints[..., None])[..., 0] + world_t
-
-        if x["eyelids"] is not None:
-            verts = verts + (x["eyelids"] @ self.eyelid_basis).view(-1, n_v, 3)
         transforms = torch.zeros(batch, N_JOINTS, 4, 4, dtype=dtype, device=device)
         transforms[..., :3, :3] = world_r
         transforms[..., :3, 3] = world_t
@@ -267,12 +294,9 @@ class HeadModel(torch.nn.Module):
             landmarks = torch.cat([contour, static], dim=1)
         if self.has_landmarks3d:
             landmarks3d = lm.barycentric_points(verts, self.faces, self.full_idx, self.full_bary)
-        if x["translation"] is not None:  # added last (also to landmarks: exact translation equivariance)
-            t = x["translation"][:, None, :]
-            verts, posed_joints = verts + t, posed_joints + t
-            transforms[..., :3, 3] += t
-            landmarks = landmarks + t if landmarks is not None else None
-            landmarks3d = landmarks3d + t if landmarks3d is not None else None
+        if x["translation"] is not None:  # (vertices got it in the plane loop above)
+            posed_joints = posed_joints + x["translation"][:, None, :]
+            transforms[..., :3, 3] += x["translation"][:, None, :]
         return HeadOutput(verts, posed_joints, landmarks, landmarks3d, rows, transforms)
 
 

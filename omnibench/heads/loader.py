@@ -44,7 +44,7 @@ ENV_VAR = "OMNIBENCH_FLAME"
 
 #: file names tried, in order, when a folder is given (FLAME 2020 first: regressors output 2020 coefficients)
 MODEL_NAMES = (
-    "generic_model.pkl", "flame2023.pkl", "FLAME_NEUTRAL.pkl", "FLAME_NEUTRAL.npz",
+    "generic_model.pkl", "flame2023.pkl", "flame2023_Open.pkl", "FLAME_NEUTRAL.pkl", "FLAME_NEUTRAL.npz",
     "flame/FLAME_NEUTRAL.pkl", "flame/FLAME_NEUTRAL.npz", "FLAME2020/generic_model.pkl", "FLAME2023/flame2023.pkl",
 )
 _REQUIRED = ("v_template", "f", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table")

@@ -29,7 +29,7 @@ APPEARANCE_Z_DIM = len(PARAMETERS) + N_HAIR_FIELD  # 64
 
 # Hair base colours (linear-ish RGB in [0, 1]): black, dark brown, brown, auburn, blonde, grey.
 _HAIR_PALETTE = np.array([
-    [0.05, 0.045, 0.04], [0.16, 0.10, 0.06], [0.30, 0.19, 0.11], [0.45, 0.20, 0.09],
+    [0.07, 0.06, 0.055], [0.16, 0.10, 0.06], [0.30, 0.19, 0.11], [0.45, 0.20, 0.09],
     [0.70, 0.56, 0.34], [0.62, 0.61, 0.60],
 ])
 _HAIR_CDF = np.cumsum([0.30, 0.25, 0.20, 0.07, 0.12, 0.06])

@@ -59,8 +59,11 @@ def hair_thickness(regions: HeadRegions, app: Appearance, canon: np.ndarray, wei
     """Outward offset (metres) of the shell at canonical points with hair weight ``weight``."""
     phi, h = head_polar(regions, canon)
     top = _smoothstep(0.03, 0.09, h)
-    wave = app.hair_wave * np.sin(18 * phi + 60 * h + app.wave_phase[1])
-    t = app.hair_thickness * (1 + app.hair_top_volume * top) * (1 + 0.35 * _field(app, phi, h) + wave)
+    # azimuthal detail fades out near the crown, where phi is ill-defined
+    radial = np.hypot(canon[..., 0] - regions.head_centre[0], canon[..., 2] - regions.head_centre[2]) / regions.scale
+    crown = _smoothstep(0.015, 0.045, radial)
+    wave = app.hair_wave * np.sin(18 * phi + 60 * h + app.wave_phase[1]) * crown
+    t = app.hair_thickness * (1 + app.hair_top_volume * top) * (1 + 0.35 * _field(app, phi, h) * crown + wave)
     return regions.scale * (MIN_OFFSET + np.maximum(t, 0.002) * weight)
 
 

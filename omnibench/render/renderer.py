@@ -156,7 +156,10 @@ def _render_one(verts: np.ndarray, faces: np.ndarray, camera: np.ndarray, res: i
         albedo[inside] = shading.MOUTH_INTERIOR * app.skin / app.skin.max()
         inside_hair = back & (mat == shading.HAIR)
         albedo[inside_hair] *= 0.55
-        colour[idx] = albedo * shading.lambert(app, nrm)
+        ks = np.select([mat == shading.HAIR, mat == shading.SKIN], [0.10, 0.035], 0.5) * ~back
+        power = np.select([mat == shading.HAIR, mat == shading.SKIN], [10.0, 6.0], 150.0)
+        view = -ray_d / np.linalg.norm(ray_d, axis=1, keepdims=True)
+        colour[idx] = albedo * shading.lambert(app, nrm) + shading.specular(app, nrm, view, ks, power)
     colour = colour.reshape(n_s, res, res, 3)
     image = np.clip(colour.mean(axis=0), 0, 1).transpose(2, 0, 1).astype(np.float32)
     mask = hit.reshape(n_s, res, res).mean(axis=0).astype(np.float32)

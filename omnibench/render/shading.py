@@ -97,7 +97,9 @@ def eye_albedo(regions: HeadRegions, app: Appearance, canon: np.ndarray, side: n
 def hair_albedo(regions: HeadRegions, app: Appearance, canon: np.ndarray, skin: np.ndarray) -> np.ndarray:
     """Hair colour with strand texture; fades to ``skin`` where the hair weight vanishes (the hairline)."""
     phi, h = head_polar(regions, canon)
-    strands = np.sin(app.strand_frequency * (phi - 0.6 * app.hair_part) + 6 * np.sin(8 * h + app.wave_phase[0]))
+    radial = np.hypot(canon[:, 0] - regions.head_centre[0], canon[:, 2] - regions.head_centre[2]) / regions.scale
+    crown = _smoothstep(0.01, 0.04, radial)  # strands converge at the crown: fade them there
+    strands = crown * np.sin(app.strand_frequency * (phi - 0.6 * app.hair_part) + 6 * np.sin(8 * h + app.wave_phase[0]))
     shade = 0.88 + 0.10 * strands + 0.12 * _smoothstep(0.02, 0.09, h)
     hair = np.clip(app.hair[None] * shade[:, None], 0, 1)
     w = hair_weight(regions, app, canon)
@@ -109,3 +111,11 @@ def lambert(app: Appearance, normals: np.ndarray) -> np.ndarray:
     ndl = normals @ app.light_dir
     diffuse = np.clip((ndl + 0.25) / 1.25, 0, 1)
     return (app.ambient + (1 - app.ambient) * diffuse)[:, None] * app.light_colour[None]
+
+
+def specular(app: Appearance, normals: np.ndarray, view: np.ndarray, strength: np.ndarray, power: np.ndarray) -> np.ndarray:
+    """Blinn-Phong highlight ``(N, 3)`` (added to the lit albedo); ``view`` points from the surface to the camera."""
+    half = view + app.light_dir[None]
+    half /= np.maximum(np.linalg.norm(half, axis=1, keepdims=True), 1e-12)
+    ndh = np.clip(np.einsum("nd,nd->n", normals, half), 0, 1)
+    return (strength * ndh**power)[:, None] * app.light_colour[None]

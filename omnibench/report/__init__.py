@@ -1,0 +1,75 @@
+"""HTML report and qualitative figures.
+
+``build_report`` assembles the page for ``omnibench report``: the table (and optional baselines) from the
+result files, one matplotlib plot per metric, qualitative grids rendered from each run's checkpoint through
+the generator registry (when it can be loaded; otherwise a visible warning), extra images, and provenance.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from omnibench.errors import OmnibenchError
+from omnibench.report.html import Figure, ReportInputs, render_report
+from omnibench.tables import build_table, load_baselines, load_runs
+
+__all__ = ["Figure", "ReportInputs", "build_report", "render_report"]
+
+
+def _grid_figures(runs, spec) -> tuple[list[Figure], list[str]]:
+    import io
+
+    from omnibench.cli.render import resolve
+    from omnibench.report.grids import figure
+
+    figs, warnings, seen = [], [], set()
+    for run in runs:
+        ck = run.data["checkpoint"]
+        key = (ck["generator"], ck["path"])
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            gen = resolve(ck["path"], ck["generator"])
+            img = figure(gen, spec, name=run.label)
+        except OmnibenchError as exc:
+            msg = f"no qualitative grid for '{run.label}': {exc}"
+            print(f"omnibench report: warning: {msg}", file=sys.stderr)
+            warnings.append(msg)
+            continue
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        figs.append(Figure(run.label, buf.getvalue(),
+                           f"rows: identities (seed {spec.seed}); top: camera views; bottom: expressions"))
+    return figs, warnings
+
+
+def build_report(
+    paths: list[str], baselines: list[str] = (), grids: bool = True, images: list[str] = (),
+    title: str = "omnibench report", n_ids: int = 3, seed: int = 0,
+) -> str:
+    """The HTML page for result files ``paths`` (see module docstring)."""
+    from omnibench.report.grids import GridSpec
+    from omnibench.report.plots import all_metric_figures
+
+    if not paths:
+        raise OmnibenchError("give at least one result file (RUN.json)")
+    runs = load_runs(paths)
+    table = build_table(runs, [load_baselines(b) for b in baselines])
+    plots = [Figure(k, png) for k, png in all_metric_figures(table).items()]
+    inp = ReportInputs(runs, table, plots, title=title)
+    if grids:
+        figs, warns = _grid_figures(runs, GridSpec(n_ids=n_ids, n_expressions=5, seed=seed))
+        inp.grids.extend(figs)
+        inp.warnings.extend(warns)
+    for p in images:
+        path = Path(p)
+        if not path.is_file():
+            raise OmnibenchError(f"image '{path}' does not exist")
+        mime = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}.get(
+            path.suffix.lower())
+        if mime is None:
+            raise OmnibenchError(f"image '{path}': use .png, .gif or .jpg")
+        inp.grids.append(Figure(path.name, path.read_bytes(), mime=mime))
+    return render_report(inp)

@@ -64,7 +64,7 @@ class Block:
 @dataclass
 class Table:
     blocks: list[Block]
-    caption: str = "Comparison of models; mean ± half the 95% interval."
+    caption: str = "Comparison of models: metric value ± half its 95% interval; best per column in bold."
 
 
 def run_label(data: dict[str, Any], path: str) -> str:
@@ -120,6 +120,14 @@ def incompatibilities(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         ba, bb = a["backbones"][role], b["backbones"][role]
         if ba["name"] != bb["name"] or (ba["sha256"] and bb["sha256"] and ba["sha256"] != bb["sha256"]):
             why.append(f"backbone '{role}' {ba['name']}@{str(ba['sha256'])[:8]} vs {bb['name']}@{str(bb['sha256'])[:8]}")
+    ra, rb = a.get("real") or {}, b.get("real") or {}
+    if ra.get("hash") and rb.get("hash") and ra["hash"] != rb["hash"]:
+        why.append(f"real set {str(ra['hash'])[:12]} vs {str(rb['hash'])[:12]}")
+    sa, sb = a.get("sampling") or {}, b.get("sampling") or {}
+    for s in sorted(set(sa) & set(sb)):
+        ca, cb = sa[s].get("controls") if isinstance(sa[s], dict) else None, sb[s].get("controls") if isinstance(sb[s], dict) else None
+        if ca is not None and cb is not None and ca != cb:
+            why.append(f"controls of sample set '{s}' drawn differently ({ca} vs {cb})")
     for m in [k for k in a["metrics"] if k in b["metrics"]]:
         ma, mb = a["metrics"][m], b["metrics"][m]
         if ma["version"] != mb["version"]:

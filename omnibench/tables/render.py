@@ -182,6 +182,7 @@ _CSS = """
 .omnibench-table th,.omnibench-table td{border-bottom:1px solid #ccc;padding:.25em .7em;text-align:right}
 .omnibench-table th:first-child,.omnibench-table td:first-child{text-align:left}
 .omnibench-table thead th{border-bottom:2px solid #333}
+.omnibench-table tbody th{font-weight:normal}
 .omnibench-table .notes{font-size:.85em;color:#333;margin:.2em 0 1.2em 0}
 .omnibench-table h3{font-size:1em;margin:1.2em 0 .2em 0}
 """

@@ -16,7 +16,7 @@ import torch
 import trimesh
 
 from omnibench.cameras import orbit_camera
-from omnibench.generators.base import Controls
+from omnibench.generators.base import Controls, FlameLayout, Generator, GeneratorOutput
 
 
 @dataclass
@@ -149,3 +149,37 @@ class FakeHeadModel(torch.nn.Module):
     def mesh(self, shape: torch.Tensor, expression: torch.Tensor) -> trimesh.Trimesh:
         v = self(shape[None], expression[None]).vertices[0].numpy()
         return trimesh.Trimesh(vertices=v, faces=self.faces.numpy(), process=False)
+
+
+class RaycastGenerator(Generator):
+    """A generator that ray-casts
+    :class:`FakeHeadModel` for the given controls; ``z[:, :3]`` tints the colour. Exact depth."""
+
+    name = "raycast-fake"
+    z_dim = 8
+    resolution = 32
+    provides_depth = True
+    head_model = "fake-head"
+    checkpoint_kind = None
+
+    def __init__(self) -> None:
+        self.head = FakeHeadModel()
+        self.flame_layout = FlameLayout(n_shape=4, n_expression=4)
+
+    @classmethod
+    def load(cls, ckpt: str | None, device: str = "cpu") -> RaycastGenerator:
+        return cls()
+
+    def describe(self) -> dict:
+        return {"generator": self.name, "z_dim": self.z_dim, "resolution": self.resolution}
+
+    def synthesize(self, z: torch.Tensor, controls: Controls, truncation_psi: float = 1.0) -> GeneratorOutput:
+        imgs, depths, masks = [], [], []
+        for i in range(len(controls)):
+            mesh = self.head.mesh(controls.shape[i, :4], controls.expression[i, :4])
+            im, d, m = raycast_render(mesh, controls.camera[i : i + 1], self.resolution)
+            tint = 0.8 + 0.2 * torch.tanh(z[i, :3]).reshape(3, 1, 1)
+            imgs.append((im[0] * tint).clamp(0, 1))
+            depths.append(d[0])
+            masks.append(m[0])
+        return GeneratorOutput(torch.stack(imgs), torch.stack(depths), torch.stack(masks))

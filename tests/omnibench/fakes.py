@@ -29,6 +29,8 @@ class FakeGenerator(Generator):
     def load(cls, ckpt: str | None, device: str = "cpu") -> FakeGenerator:
         if ckpt is None:
             return cls()
+        if ckpt == "shipped-gain3":  # a name the generator resolves itself, like a shipped checkpoint
+            return cls(3.0)
         data = load_checkpoint(ckpt, cls.checkpoint_kind)
         return cls(float(data["gain"]))
 
@@ -101,4 +103,21 @@ def save_fake_checkpoint(path, gain: float = 1.0, kind: str = "fake-gen") -> Non
     save_checkpoint(path, kind, {"gain": torch.tensor(gain)})
 
 
-__all__ = ["FakeGenerator", "MeanPixel", "GroupSpread", "NeedsAsset", "save_fake_checkpoint", "np"]
+__all__ = ["FakeGenerator", "FakeGenerator64", "RealCount", "MeanPixel", "GroupSpread", "NeedsAsset", "save_fake_checkpoint", "np"]
+
+
+class FakeGenerator64(FakeGenerator):
+    """The fake generator at the quick protocol's 64 px (no resize)."""
+
+    name = "fake64"
+    resolution = 64
+
+
+class RealCount(Metric):
+    """Number of real images (exercises ctx.real_set / ctx.real_path)."""
+
+    name = "real-count"
+    requires = ("real",)
+
+    def compute(self, ctx, variant):
+        return MetricResult(float(len(ctx.real_set)), len(ctx.real_set), details={"path": str(ctx.real_path)})

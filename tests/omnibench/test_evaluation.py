@@ -1,5 +1,6 @@
 """Engine behaviour with a tiny fake generator and fake metrics (see fakes.py)."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 from omnibench.cli import main
 from omnibench.evaluation import evaluate
 from omnibench.generators import GENERATORS
+from omnibench.protocol import PROTOCOLS, SetSize
 from omnibench.results import load_result
 
 from .fakes import save_fake_checkpoint
@@ -16,6 +18,16 @@ from .fakes import save_fake_checkpoint
 GEN = "tests.omnibench.fakes:FakeGenerator"
 METRICS = ["tests.omnibench.fakes:MeanPixel", "tests.omnibench.fakes:GroupSpread",
            "tests.omnibench.fakes:GroupSpread@expr"]
+
+
+# quick's settings at the fake generator's 16 px, with fewer samples (4 shards in main)
+TINY = dataclasses.replace(PROTOCOLS["quick"], name="tiny", resolution=16, main=SetSize(400), views=SetSize(5, 3),
+                           expr=SetSize(5, 3), real_n=400)
+
+
+@pytest.fixture(autouse=True)
+def _tiny_protocol(monkeypatch):
+    monkeypatch.setitem(PROTOCOLS, "tiny", TINY)
 
 
 @pytest.fixture
@@ -39,6 +51,7 @@ def _run(**kw):
     kw.setdefault("generator", GEN)
     kw.setdefault("metrics", METRICS)
     kw.setdefault("progress", False)
+    kw.setdefault("protocol", "tiny")
     return evaluate("fake", **kw)
 
 
@@ -50,10 +63,10 @@ def test_result_file_has_provenance_and_validates(fresh_cache, tmp_path):
     for key in ("schema_version", "omnibench_version", "created", "git_sha", "checkpoint", "protocol", "backbones",
                 "environment", "metrics", "timings"):
         assert key in r
-    assert r["protocol"]["name"] == "quick" and len(r["protocol"]["hash"]) == 64
+    assert r["protocol"]["name"] == "tiny" and len(r["protocol"]["hash"]) == 64
     assert {"python", "torch", "device", "cpu"} <= set(r["environment"])
     m = r["metrics"]["mean-pixel"]
-    assert m["n"] == 500 and m["ci95"][0] < m["value"] < m["ci95"][1] and m["higher_is_better"]
+    assert m["n"] == 400 and m["ci95"][0] < m["value"] < m["ci95"][1] and m["higher_is_better"]
     assert r["metrics"]["group-spread@expr"]["variant"] == "expr"
     assert {"generate/main", "generate/views", "generate/expr", "metric/mean-pixel", "total"} <= set(r["timings"])
 
@@ -98,7 +111,7 @@ def test_checkpoint_path_autodetect_and_sha(fresh_cache, tmp_path):
     save_fake_checkpoint(ck, gain=2.0)
     GENERATORS.register("fake-test", GEN, replace=True)
     try:
-        r = evaluate(str(ck), metrics=METRICS[:1], progress=False)
+        r = evaluate(str(ck), metrics=METRICS[:1], progress=False, protocol="tiny")
     finally:
         GENERATORS._items.pop("fake-test", None)
     assert r["checkpoint"]["generator"] == "fake" and r["checkpoint"]["description"]["gain"] == 2.0
@@ -112,6 +125,8 @@ def test_checkpoint_path_autodetect_and_sha(fresh_cache, tmp_path):
 
 def _cli_error(capsys, tmp_path, argv, match):
     out = tmp_path / "res.json"
+    if "--protocol" not in argv:
+        argv = [*argv, "--protocol", "tiny"]
     code = main(["evaluate", "--no-progress", "--out", str(out), *argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2, err
@@ -186,8 +201,9 @@ def test_error_mixed_sizes(fresh_cache, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_MIXED", "1")
     from omnibench.protocol import PROTOCOLS
 
-    # with resizing on, mixed generator sizes still must be caught (depth/mask presence changes too)
-    msg = _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", METRICS[0]], "generator returned")
+    # with resizing on (quick renders 64 px from the fake's 16 px), mixed generator sizes must still be caught
+    msg = _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", METRICS[0], "--protocol",
+                                        "quick"], "generator returned")
     assert "mixed sizes" in msg or "some batches" in msg
     assert PROTOCOLS["quick"].resize_policy == "bicubic-aa"
 
@@ -196,7 +212,61 @@ def test_cli_prints_json_on_stdout(fresh_cache, capsys, tmp_path):
     fresh_cache()
     out = tmp_path / "ok.json"
     assert main(["evaluate", "--no-progress", "--ckpt", "fake", "--generator", GEN, "--metrics", METRICS[0],
-                 "--out", str(out), "--batch-size", "32"]) == 0
+                 "--out", str(out), "--batch-size", "32", "--protocol", "tiny"]) == 0
     stdout = capsys.readouterr().out
     assert json.loads(stdout) == json.loads(out.read_text())
     assert os.path.basename(out) == "ok.json"
+
+
+def test_resize_policy(fresh_cache, tmp_path):
+    fresh_cache()
+    up = dataclasses.replace(TINY, name="tiny32", resolution=32, main=SetSize(10))
+    from omnibench.evaluation import EvalContext, resolve_generator
+
+    gen, block = resolve_generator("fake", GEN)
+    s = EvalContext(up, gen, block, progress=False).samples("main")
+    assert s.images.shape == (10, 3, 32, 32) and s.images.dtype.is_floating_point is False
+    assert s.depth.shape == (10, 32, 32)
+    strict = dataclasses.replace(up, name="tiny32s", resize_policy="none")
+    from omnibench.errors import OmnibenchError
+
+    with pytest.raises(OmnibenchError, match="resize_policy is 'none'"):
+        EvalContext(strict, gen, block, progress=False).samples("main")
+
+
+def test_named_checkpoint_options_and_top_level_kind(fresh_cache, tmp_path):
+    fresh_cache()
+    r = _run(metrics=METRICS[:1], options={"estimator": "regressor"})
+    named = evaluate("shipped-gain3", generator=GEN, metrics=METRICS[:1], progress=False, protocol="tiny")
+    assert named["checkpoint"]["description"]["gain"] == 3.0
+    assert named["metrics"]["mean-pixel"]["value"] != r["metrics"]["mean-pixel"]["value"]
+    assert r["options"] == {"estimator": "regressor"}
+    import torch
+
+    from omnibench.generators.base import read_checkpoint_kind
+
+    torch.save({"kind": "omnibench.gan", "format": 1}, tmp_path / "g.pt")
+    assert read_checkpoint_kind(tmp_path / "g.pt") == "omnibench.gan"
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
+    assert read_checkpoint_kind(tmp_path / "plain.pt") is None
+
+
+def test_default_metric_set_never_hides_generator_errors(fresh_cache, monkeypatch):
+    """With no --metrics, unavailable metrics are skipped, but NaN output is still fatal."""
+    from omnibench.errors import OmnibenchError
+    from omnibench.metric_api import METRICS as REG
+
+    fresh_cache()
+    REG.register("zz-mean-pixel", "tests.omnibench.fakes:MeanPixel", replace=True)
+    REG.register("zz-needs-asset", "tests.omnibench.fakes:NeedsAsset", replace=True)
+    try:
+        r = evaluate("fake", generator=GEN, protocol="tiny", progress=False)
+        assert "zz-needs-asset" in r["skipped"] and "imaginary-net" in r["skipped"]["zz-needs-asset"]
+        assert r["metrics"]["zz-mean-pixel"]["n"] == 400
+        fresh_cache()
+        monkeypatch.setenv("FAKE_NAN", "1")
+        with pytest.raises(OmnibenchError, match="NaN"):
+            evaluate("fake", generator=GEN, protocol="tiny", progress=False)
+    finally:
+        REG._items.pop("zz-mean-pixel", None)
+        REG._items.pop("zz-needs-asset", None)

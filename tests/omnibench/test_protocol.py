@@ -7,7 +7,9 @@ from omnibench.protocol import PROTOCOLS, get_protocol
 
 # Pinned: editing a released protocol must change its version (and these hashes) on purpose.
 GOLDEN = {
-    "quick": "9e3546991a31ce7cd9f7cecbf5aa6e6c0ee072cead81bcdab5d411b65010bb2e",
+    "quick": "833cdcd616b2abdc875f9941cf4ab6ff96bc41cec0eca4eb93bbbc8faa5f2759",
+    "standard": "d1780ac3e43d98a88bbfef6a59a9ecf00b69ccd955ef4f338a0e5e57783ffd92",
+    "paper": "f04721c4a3fa064a4f8f5f8c3eee94c7de76e39cb351c8a2c057f371887462aa",
 }
 
 

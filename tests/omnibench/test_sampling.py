@@ -69,3 +69,29 @@ def test_label_bank_joint_draw(tmp_path):
     (tmp_path / "bad" / "dataset.json").write_text("{not json")
     with pytest.raises(OmnibenchError, match="dataset.json"):
         LabelBank.from_dataset_json(tmp_path / "bad")
+
+
+def test_head_prior_uses_sampler_camera_and_per_key_seeds():
+    from omnibench.cameras import orbit_camera
+    from omnibench.generators.base import Controls
+    from omnibench.sampling import HeadPrior
+
+    calls = []
+
+    def stub(n, seed, head, start_index=0):  # same signature as omnibench.data.synth.sample_controls
+        calls.append((n, seed, start_index))
+        g = torch.Generator().manual_seed(seed % (2**62))
+        yaw = torch.rand(n, generator=g) - 0.5
+        return Controls(orbit_camera(yaw, torch.zeros(n)), torch.randn(n, head.n_shape, generator=g),
+                        torch.randn(n, head.n_expression, generator=g), torch.zeros(n, 15))
+
+    class Head:
+        name, sha256, n_shape, n_expression = "stub", "ab" * 32, 4, 3
+
+    src = HeadPrior(Head(), stub, "1")
+    m = draw_samples(Q, "main", list(range(6)), 8, src)
+    assert all(c[0] == 1 for c in calls)
+    # main takes the sampler's camera (joint draw), not the protocol's fallback distribution
+    assert torch.equal(m.controls.camera[2], stub(1, calls[2][1], Head()).camera[0])
+    assert torch.equal(draw_samples(Q, "main", [4], 8, src).controls.shape[0], m.controls.shape[4])
+    assert src.describe()["head_sha256"] == "ab" * 32 and src.describe()["sampler_version"] == "1"

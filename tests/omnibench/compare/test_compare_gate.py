@@ -125,3 +125,9 @@ def test_outputs_written(tmp_path, capsys):
     assert js["regressed"] is True and js["metrics"][0] == {
         "metric": "fid", "higher_is_better": False, "baseline": 10.0, "current": 11.5, "worse": 1.5,
         "tolerance": 1.0, "status": "regressed", "regressed": True}
+
+
+def test_skip_reason_is_shown(tmp_path, capsys):
+    a, b = _pair(tmp_path, {"fid": metric(10.0)}, skipped={"id": "backbone weights not found"})
+    assert _gate(a, b) == 1
+    assert "`id` was skipped in the current run: backbone weights not found" in capsys.readouterr().out

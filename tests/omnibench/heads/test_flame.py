@@ -236,3 +236,15 @@ def test_cuda_matches_cpu(m32):
     gpu = load_head_model(m32.source, device="cuda")(**{k: v.cuda() for k, v in params.items()})
     torch.testing.assert_close(gpu.vertices.cpu(), cpu.vertices, rtol=0, atol=1e-5)
     torch.testing.assert_close(gpu.landmarks.cpu(), cpu.landmarks, rtol=0, atol=1e-5)
+
+
+def test_empty_batch_and_chunked_skinning_agree(m64, monkeypatch):
+    out = m64(shape=torch.zeros(0, 300))
+    assert out.vertices.shape == (0, m64.n_vertices, 3) and out.landmarks.shape == (0, 68, 3)
+    params = _random_params(7, seed=13)
+    whole = m64(**params)
+    import omnibench.heads.flame as flame_mod
+
+    monkeypatch.setattr(flame_mod, "_SKIN_CHUNK_ELEMS", 12 * m64.n_vertices * 3)  # chunks of 3 samples
+    chunked = m64(**params)
+    torch.testing.assert_close(chunked.vertices, whole.vertices, rtol=0, atol=0)

@@ -144,3 +144,17 @@ def test_small_helpers():
     assert metric_label("fid") == "FID" and metric_label("id-views") == "ID-views" and metric_label("aed@rmse") == "AED@rmse"
     assert metric_label("geometry") == "geometry"
     assert format_number(-0.0001, 2) == "0.00"
+
+
+@pytest.mark.parametrize("key, va, vb, why", [
+    ("real", {"path": "a", "hash": "aaaa"}, {"path": "b", "hash": "bbbb"}, "real set aaaa vs bbbb"),
+    ("sampling", {"main": {"n": 5, "controls": {"kind": "prior", "sampler": "builtin-v1"}}},
+     {"main": {"n": 5, "controls": {"kind": "labels", "bank": "x"}}}, "controls of sample set 'main'"),
+])
+def test_real_set_and_control_source_split_blocks(tmp_path, key, va, vb, why):
+    a = write_run(tmp_path / "a.json", {"fid": metric(1.0)}, label="a", **{key: va})
+    b = write_run(tmp_path / "b.json", {"fid": metric(2.0)}, label="b", **{key: vb})
+    c = write_run(tmp_path / "c.json", {"fid": metric(3.0)}, label="c", **{key: va})
+    t = build_table(load_runs([a, b, c]))
+    assert [blk.rows for blk in t.blocks] == [["a", "c"], ["b"]]
+    assert why in t.blocks[1].title

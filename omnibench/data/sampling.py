@@ -1,0 +1,106 @@
+"""FFHQ-like random controls and latents, one independent stream per ``(seed, index)``.
+
+Distribution of :func:`sample_controls` (version :data:`SAMPLER_VERSION`; all angles in radians):
+
+* camera: :func:`omnibench.cameras.orbit_camera` at the default radius and EG3D focal, yaw ~ N(0, 0.3)
+  clipped to +-0.9, pitch ~ N(0, 0.12) clipped to +-0.36 (FFHQ's spread: mostly frontal, some profiles);
+* shape: ``n_shape = min(100, head.n_shape)`` coefficients ~ N(0, 1);
+* expression: ``n_expression = min(50, head.n_expression)`` coefficients. With probability 0.65 a sample
+  is *near-neutral*: columns 0..15 ~ N(0, 0.15), the rest ~ N(0, 0.2). Otherwise it is *expressive*:
+  the same base plus 1-3 distinct columns among 0..15 (the synthetic head's semantic columns: jaw_drop,
+  smile, pucker, ..., blink_asym) set to +-min(2.5, 0.4 + Exp(0.6)) (a heavy tail), the rest
+  ~ N(0, 0.35). Columns 0 (jaw_drop), 6 (eyes_close) and 7 (eyes_wide) are one-sided (>= 0);
+* pose (15 values, ``[global | neck | jaw | leye | reye]``): global 0 (the camera carries head pose);
+  neck ~ N(0, 0.05) per axis (small tilt/turn); jaw opening (x axis) ~ 0.35 * Beta(1.2, 4), i.e. in
+  [0, 0.35] and skewed toward closed (mean 0.08), other jaw axes 0; both eyes share a gaze
+  (x, y) ~ N(0, 0.1) clipped to +-0.3.
+
+Sample ``i`` of seed ``s`` is drawn from ``PCG64(SeedSequence([TAG, s, i]))`` in the fixed order above,
+so it does not depend on ``n``, ``start_index``, batching or worker count. Latents use their own tag.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from omnibench.cameras import orbit_camera
+from omnibench.errors import OmnibenchError
+from omnibench.generators.base import POSE_DIM, Controls
+
+SAMPLER_VERSION = "1"
+N_SHAPE, N_EXPRESSION = 100, 50
+N_SEMANTIC = 16
+ONE_SIDED = (0, 6, 7)
+_CONTROLS_TAG = 0x0C0A7201
+_LATENT_TAG = 0x1A7E7701
+
+
+def _check(n: int, seed: int, start_index: int) -> None:
+    for name, value, lo in (("n", n, 0), ("seed", seed, 0), ("start_index", start_index, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+            raise OmnibenchError(f"{name} must be an integer >= {lo}, got {value!r}")
+
+
+def layout_of(head: object) -> tuple[int, int]:
+    """``(n_shape, n_expression)`` drawn for ``head`` (a head model, or anything with those attributes)."""
+    if isinstance(head, str):
+        from omnibench.heads import load_head_model
+
+        head = load_head_model(head)
+    try:
+        return min(N_SHAPE, int(head.n_shape)), min(N_EXPRESSION, int(head.n_expression))
+    except AttributeError as exc:
+        raise OmnibenchError(f"head must be a head model or name with n_shape/n_expression, got {type(head).__name__}") from exc
+
+
+def _one(rng: np.random.Generator, n_shape: int, n_expr: int) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
+    yaw = float(np.clip(rng.normal(0.0, 0.3), -0.9, 0.9))
+    pitch = float(np.clip(rng.normal(0.0, 0.12), -0.36, 0.36))
+    shape = rng.normal(0.0, 1.0, N_SHAPE)[:n_shape]
+    expressive = rng.random() >= 0.65
+    expr = np.empty(N_EXPRESSION)
+    expr[:N_SEMANTIC] = rng.normal(0.0, 0.15, N_SEMANTIC)
+    expr[N_SEMANTIC:] = rng.normal(0.0, 0.35 if expressive else 0.2, N_EXPRESSION - N_SEMANTIC)
+    k = int(rng.integers(1, 4))
+    cols = rng.choice(N_SEMANTIC, size=3, replace=False)[:k]
+    amp = np.minimum(2.5, 0.4 + rng.exponential(0.6, 3))[:k]
+    sign = np.where(rng.random(3) < 0.5, -1.0, 1.0)[:k]
+    if expressive:
+        expr[cols] = amp * np.where(np.isin(cols, ONE_SIDED), 1.0, sign)
+    for c in ONE_SIDED:
+        expr[c] = abs(expr[c])
+    pose = np.zeros(POSE_DIM)
+    pose[3:6] = rng.normal(0.0, 0.05, 3)
+    pose[6] = 0.35 * rng.beta(1.2, 4.0)
+    gaze = np.clip(rng.normal(0.0, 0.1, 2), -0.3, 0.3)
+    pose[9:11] = gaze
+    pose[12:14] = gaze
+    return yaw, pitch, shape, expr[:n_expr], pose
+
+
+def sample_controls(n: int, seed: int, head: object = "synthetic", start_index: int = 0) -> Controls:
+    """``n`` FFHQ-like controls for indices ``start_index .. start_index + n - 1`` (float32, CPU).
+
+    ``head``: a head model (or name) whose ``n_shape``/``n_expression`` cap the drawn coefficients.
+    """
+    _check(n, seed, start_index)
+    n_shape, n_expr = layout_of(head)
+    rows = [_one(np.random.Generator(np.random.PCG64(np.random.SeedSequence([_CONTROLS_TAG, seed, start_index + i]))),
+                 n_shape, n_expr) for i in range(n)]
+    if not rows:
+        return Controls(torch.zeros(0, 25), torch.zeros(0, n_shape), torch.zeros(0, n_expr), torch.zeros(0, POSE_DIM))
+    yaw, pitch, shape, expr, pose = (np.stack(x) for x in zip(*rows))
+    camera = orbit_camera(torch.from_numpy(yaw).float(), torch.from_numpy(pitch).float())
+    f32 = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float32))  # noqa: E731
+    return Controls(camera=camera, shape=f32(shape), expression=f32(expr), pose=f32(pose))
+
+
+def sample_latents(n: int, seed: int, z_dim: int, start_index: int = 0) -> torch.Tensor:
+    """Standard-normal latents ``(n, z_dim)`` float32; row ``i`` depends only on ``(seed, start_index + i)``."""
+    _check(n, seed, start_index)
+    if z_dim < 1:
+        raise OmnibenchError(f"z_dim must be >= 1, got {z_dim}")
+    rows = [np.random.Generator(np.random.PCG64(np.random.SeedSequence([_LATENT_TAG, seed, start_index + i])))
+            .standard_normal(z_dim) for i in range(n)]
+    return torch.from_numpy(np.asarray(rows, dtype=np.float32).reshape(n, z_dim))

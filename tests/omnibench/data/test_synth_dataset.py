@@ -1,0 +1,156 @@
+"""Synthetic dataset: sampler distribution, determinism across workers, reader round trip, errors."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from omnibench.cameras import yaw_pitch_of
+from omnibench.cli import main
+from omnibench.data.dataset import HeadDataset
+from omnibench.data.synth import sample_controls, sample_latents, synthesize_dataset
+from omnibench.errors import MissingAssetError, OmnibenchError
+
+HEAD = "synthetic:tiny"
+
+
+@pytest.fixture(scope="module")
+def tiny_head():
+    from omnibench.heads import load_head_model
+
+    return load_head_model(HEAD)
+
+
+LAYOUT = SimpleNamespace(n_shape=300, n_expression=100)  # all the sampler needs from a head model
+
+
+def test_sample_controls_depend_only_on_seed_and_index():
+    tiny_head = LAYOUT
+    whole = sample_controls(10, 5, tiny_head)
+    parts = [sample_controls(4, 5, tiny_head), sample_controls(6, 5, tiny_head, start_index=4)]
+    for k in ("camera", "shape", "expression", "pose"):
+        assert torch.equal(getattr(whole, k), torch.cat([getattr(p, k) for p in parts]))
+    assert not torch.equal(sample_controls(10, 6, tiny_head).shape, whole.shape)
+    assert torch.equal(sample_latents(5, 1, 64, start_index=3), sample_latents(8, 1, 64)[3:])
+
+
+def test_sample_controls_distribution():
+    c = sample_controls(3000, 0, LAYOUT)
+    assert c.shape.shape == (3000, 100) and c.expression.shape == (3000, 50) and c.pose.shape == (3000, 15)
+    yp = yaw_pitch_of(c.camera)
+    assert yp[:, 0].std().item() == pytest.approx(0.3, abs=0.02)
+    assert yp[:, 1].std().item() == pytest.approx(0.12, abs=0.01)
+    assert yp[:, 0].abs().max() <= 0.9 + 1e-5
+    assert c.shape.std().item() == pytest.approx(1.0, abs=0.03)
+    jaw = c.pose[:, 6]
+    assert jaw.min() >= 0 and jaw.max() <= 0.35 and jaw.median() < 0.08  # skewed toward closed
+    sem = c.expression[:, :16].abs().max(dim=1).values
+    assert (sem < 0.6).float().mean() > 0.5  # mostly near-neutral
+    assert (sem > 1.5).float().mean() > 0.03  # with a tail of strong expressions
+    assert (c.expression[:, [0, 6, 7]] >= 0).all()
+    assert torch.equal(c.pose[:, :3], torch.zeros(3000, 3))
+
+
+def test_bad_sampler_inputs():
+    with pytest.raises(OmnibenchError):
+        sample_controls(-1, 0, LAYOUT)
+    with pytest.raises(OmnibenchError):
+        sample_controls(2, -3, LAYOUT)
+    with pytest.raises(OmnibenchError):
+        sample_controls(2, 0, object())
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "ds"
+    synthesize_dataset(out, n=5, resolution=32, head=HEAD, seed=7, workers=1, chunk=3)
+    return out
+
+
+def _tree(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_deterministic_across_worker_counts_and_chunks(dataset_dir, tmp_path):
+    other = tmp_path / "ds2"
+    synthesize_dataset(other, n=5, resolution=32, head=HEAD, seed=7, workers=2, chunk=2)
+    a, b = _tree(dataset_dir), _tree(other)
+    assert a.keys() == b.keys() and len(a) == 7
+    for rel in a:
+        if rel != "manifest.json":
+            assert a[rel] == b[rel], rel
+    ma, mb = json.loads(a["manifest.json"]), json.loads(b["manifest.json"])
+    assert ma["content_hash"] == mb["content_hash"] and ma["files"] == mb["files"]
+    assert not list(tmp_path.glob(".ds2.tmp-*"))  # the temporary folder was renamed
+
+
+def test_reader_round_trip(dataset_dir, tiny_head):
+    from omnibench.generators.oracle import OracleGenerator
+
+    ds = HeadDataset(dataset_dir, verify=True)
+    assert len(ds) == 5 and ds.has_flame
+    c = sample_controls(5, 7, tiny_head)
+    got = ds.controls()
+    for k in ("camera", "shape", "expression", "pose"):
+        assert torch.equal(getattr(got, k), getattr(c, k)), k
+    item = ds[3]
+    assert item.relpath == "images/img00000003.png" and item.image.dtype == torch.uint8
+    oracle = OracleGenerator(head=tiny_head, resolution=32)
+    expected = oracle.synthesize(sample_latents(1, 7, 64, start_index=3), c.index(slice(3, 4))).image_uint8()[0]
+    assert torch.equal(item.image, expected)
+    meta = json.loads((dataset_dir / "dataset.json").read_text())
+    assert meta["head_model"]["sha256"] == tiny_head.sha256
+    assert len(meta["labels"][0][1]) == 25 and len(meta["flame"][0][1]["pose"]) == 15
+
+
+def test_verify_detects_tampering_and_reader_errors(dataset_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset_dir, copy)
+    img = copy / "images" / "img00000001.png"
+    img.write_bytes(img.read_bytes() + b"\0")
+    with pytest.raises(OmnibenchError, match="sha256"):
+        HeadDataset(copy, verify=True)
+    with pytest.raises(MissingAssetError):
+        HeadDataset(tmp_path / "nothing")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "dataset.json").write_text(json.dumps({"labels": [["a.png", [0.0] * 24]]}))
+    with pytest.raises(OmnibenchError, match="25"):
+        HeadDataset(tmp_path / "bad")
+    (tmp_path / "bad" / "dataset.json").write_text(json.dumps({"labels": [["a.png", [0.0] * 25]]}))
+    ds = HeadDataset(tmp_path / "bad")
+    with pytest.raises(OmnibenchError, match="FLAME"):
+        ds.controls()
+    with pytest.raises(MissingAssetError):
+        ds.image(0)
+
+
+def test_synth_bad_inputs_and_atomicity(dataset_dir, tmp_path):
+    with pytest.raises(OmnibenchError, match="--n"):
+        synthesize_dataset(tmp_path / "x", n=0, head=HEAD)
+    with pytest.raises(OmnibenchError, match="--resolution"):
+        synthesize_dataset(tmp_path / "x", n=2, resolution=8, head=HEAD)
+    with pytest.raises(OmnibenchError, match="not empty"):
+        synthesize_dataset(dataset_dir, n=2, resolution=32, head=HEAD)
+    with pytest.raises(OmnibenchError):
+        synthesize_dataset(tmp_path / "x", n=2, resolution=32, head=str(tmp_path / "missing.pkl"))
+    assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.*"))
+
+
+def test_cli_synth_verify_sheet(tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["data", "synth", "--out", str(out), "--n", "2", "--res", "24", "--head", HEAD, "--seed", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 2
+    assert main(["data", "verify", str(out)]) == 0
+    assert main(["data", "sheet", str(out), "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").stat().st_size > 0
+    assert main(["data", "synth", "--out", str(out), "--n", "2", "--res", "24", "--head", HEAD]) == 2
+    assert "not empty" in capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 1 and manifest["command"][:3] == ["omnibench", "data", "synth"]
+    assert np.all([len(v) == 64 for v in manifest["files"].values()])

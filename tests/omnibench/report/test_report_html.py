@@ -1,0 +1,58 @@
+import base64
+import io
+import re
+
+import pytest
+from PIL import Image
+from report_fixtures import FIX, report_runs
+
+from omnibench.cli import main
+from omnibench.report import build_report
+
+
+def test_self_contained_with_table_plots_grids_provenance(tmp_path, capsys):
+    html = build_report(report_runs(tmp_path), baselines=["published"])
+    # nothing external: every src is a data URI, no stylesheet or script links
+    srcs = re.findall(r'src="([^"]*)"', html)
+    assert srcs and all(s.startswith("data:image/") for s in srcs)
+    assert "<link" not in html and "<script" not in html and "url(" not in html
+    for s in srcs:  # every embedded image decodes
+        Image.open(io.BytesIO(base64.b64decode(s.split(",", 1)[1]))).verify()
+    # one plot per measured metric (fid, kid, id-views, aed@rmse, apd) + one grid for the toy run
+    assert html.count('alt="plot of ') == 5
+    assert html.count('alt="qualitative grid: toy"') == 1
+    # the noise run's generator is not merged everywhere: either a grid or a visible warning
+    assert ('alt="qualitative grid: noise"' in html) or ("no qualitative grid for &#x27;noise&#x27;" in html)
+    assert "<strong>5.63</strong><sup>*</sup>" in html  # the table with published baselines
+    for needle in ("Provenance", "sha256", "protocol &#x27;full&#x27; v1", "git 0123456789abcdef", "torch 2.14.1"):
+        assert needle in html
+    capsys.readouterr()
+
+
+def test_deterministic(tmp_path):
+    runs = report_runs(tmp_path)
+    assert build_report(runs, grids=True) == build_report(runs, grids=True)
+
+
+def test_cli_and_extra_images(tmp_path, capsys):
+    png = tmp_path / "fig.png"
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(png)
+    out = tmp_path / "r.html"
+    assert main(["report", *report_runs(tmp_path), "--no-grids", "--images", str(png), "--out", str(out)]) == 0
+    html = out.read_text()
+    assert 'alt="qualitative grid: fig.png"' in html and 'alt="qualitative grid: toy"' not in html
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "r.txt"], "--out must end in .html"),
+    (["--out", "r.html", "--images", "nope.png"], "does not exist"),
+])
+def test_cli_bad_arguments(tmp_path, capsys, args, message):
+    assert main(["report", str(FIX / "oracle_quick.json"), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_malformed_run_exit_2(tmp_path, capsys):
+    assert main(["report", str(FIX / "malformed.json"), "--out", str(tmp_path / "r.html")]) == 2
+    assert "malformed.json" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
