@@ -39,7 +39,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     res: int = 64
-    widths: tuple[int, ...] = (24, 48, 64, 96)
+    widths: tuple[int, ...] = (16, 32, 64, 96)
     hidden: int = 256
     negatives: float = 0.1  # fraction of each batch that is non-face images
     seed: int = 0
@@ -95,9 +95,8 @@ def read_dataset(path: str | Path, res: int | None = None, limit: int | None = N
 
 def render_dataset(head: str, n: int, res: int, seed: int, workers: int = 1, progress: bool = False) -> Path:
     """Render ``n`` oracle samples of ``head`` (``synthesize_dataset``) into the cache (reused if present)."""
-    from omnibench.data.synth import synthesize_dataset
-
     from metrics.estimators.regressor import cache_weights_dir
+    from omnibench.data.synth import synthesize_dataset
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in head)[-60:]
     out = cache_weights_dir() / "data" / f"{safe}-n{n}-r{res}-s{seed}"
@@ -191,10 +190,11 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
             loss.backward()
             opt.step()
             sched.step()
-            running = float(loss) if running is None else 0.98 * running + 0.02 * float(loss)
+            lv = float(loss.detach())
+            running = lv if running is None else 0.98 * running + 0.02 * lv
             if step % 100 == 0 or step == cfg.steps - 1:
-                history.append({"step": step, "loss": running, "reg": float(reg), "cls": float(cls)})
-                log(f"step {step:5d}/{cfg.steps}  loss {running:.4f}  reg {float(reg):.4f}  cls {float(cls):.4f}  "
+                history.append({"step": step, "loss": running, "reg": float(reg.detach()), "cls": float(cls.detach())})
+                log(f"step {step:5d}/{cfg.steps}  loss {running:.4f}  reg {float(reg.detach()):.4f}  cls {float(cls.detach()):.4f}  "
                     f"{time.time() - t0:.0f}s")
         net.eval()
     finally:
