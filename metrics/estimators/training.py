@@ -34,7 +34,7 @@ from omnibench.generators.base import Controls
 
 @dataclass
 class TrainConfig:
-    steps: int = 3000
+    steps: int = 6000
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -43,7 +43,7 @@ class TrainConfig:
     hidden: int = 256
     negatives: float = 0.1  # fraction of each batch that is non-face images
     seed: int = 0
-    threads: int = 2
+    threads: int = 1  # on shared CPUs one thread is several times faster than two
 
 
 @dataclass
@@ -167,6 +167,11 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
         mean, std = y.mean(0), y.std(0).clamp_min(1e-3)
         yn = (y - mean) / std
         n_out = y.shape[1]
+        # group-balanced loss: shape, expression, neck, jaw, yaw, pitch weigh equally whatever their width
+        groups = output_layout(n_shape, n_expression)
+        w = torch.zeros(n_out)
+        for sl in groups.values():
+            w[sl] = 1.0 / ((sl.stop - sl.start) * len(groups))
         net = RegressorNet(n_out, cfg.res, tuple(cfg.widths), cfg.hidden)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
@@ -182,7 +187,7 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
                 imgs = torch.cat([imgs, make_negatives(n_neg, cfg.res, g, data.images)])
             x = _augment(preprocess(imgs, cfg.res), g)
             out = net(x)
-            reg = nn.functional.smooth_l1_loss(out[:n_pos, :-1], yn[idx], beta=0.5)
+            reg = (nn.functional.smooth_l1_loss(out[:n_pos, :-1], yn[idx], beta=0.5, reduction="none").mean(0) * w).sum()
             face = torch.cat([torch.ones(n_pos), torch.zeros(n_neg)])
             cls = nn.functional.binary_cross_entropy_with_logits(out[:, -1], face)
             loss = reg + 0.1 * cls

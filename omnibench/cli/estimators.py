@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--head", default="synthetic", help="head model: synthetic, synthetic:<preset>, or a FLAME path")
     t.add_argument("--data", default=None, help="EG3D-style dataset folder with FLAME labels (default: render oracle images)")
     t.add_argument("--out", required=True, help="output weights file (.pt); a .pt.json sidecar is written next to it")
-    t.add_argument("--steps", type=int, default=3000, help="optimiser steps (default 3000)")
+    t.add_argument("--steps", type=int, default=6000, help="optimiser steps (default 6000)")
     t.add_argument("--res", type=int, default=64, help="network input resolution, multiple of 16 (default 64)")
     t.add_argument("--n", type=int, default=4000, help="rendered training images when --data is not given (default 4000)")
     t.add_argument("--seed", type=int, default=1000, help="data seed of the rendered training images (default 1000)")
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--train-seed", type=int, default=0, help="initialisation / batching seed")
-    t.add_argument("--threads", type=int, default=2, help="torch CPU threads (weights are bit-identical for equal threads)")
+    t.add_argument("--threads", type=int, default=1, help="torch CPU threads (weights are bit-identical for equal threads)")
     t.add_argument("--workers", type=int, default=1, help="rendering processes")
     t.set_defaults(func=run_train)
 

@@ -103,3 +103,11 @@ def test_dlib_landmarks_on_a_real_photo():
     p = lm.points[0]
     assert 150 < float(p[:, 0].mean()) < 320 and 60 < float(p[:, 1].mean()) < 230
     assert float(p[36:42, 1].mean()) < float(p[48:60, 1].mean())  # eyes above the mouth
+
+
+def test_fitter_works_under_no_grad(head):
+    shape, expr, pose = _flame_516_params(1, head, seed=6)
+    lm = head(shape=shape, expression=expr, pose=pose).landmarks
+    with torch.no_grad():
+        fit = FlameFitter(head, FitterConfig(rigid_steps=5, steps=5, refine_iters=2)).fit_3d(lm)
+    assert torch.isfinite(fit.pose).all()

@@ -84,3 +84,13 @@ def test_targets_and_negatives_shapes():
     g = torch.Generator().manual_seed(0)
     neg = make_negatives(8, 32, g, torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
     assert neg.shape == (8, 3, 32, 32) and neg.dtype == torch.uint8
+
+
+def test_cli_lists_estimators_and_rejects_bad_resolution(tmp_path, capsys):
+    from omnibench.cli import main
+
+    assert main(["estimators", "ls", "--json"]) == 0
+    names = {r["name"] for r in json.loads(capsys.readouterr().out)}
+    assert {"regressor", "landmark-fit"} <= names
+    assert main(["estimators", "train", "--res", "30", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "multiple of 16" in capsys.readouterr().err
