@@ -35,12 +35,13 @@ def load_training_set(path: str) -> TrainingSet:
     from omnibench.data.dataset import load_dataset
 
     ds = load_dataset(path)
+    controls = ds.controls()  # raises a clear error if the dataset has no FLAME labels
     return TrainingSet(
-        images=ds.images_uint8(),
-        camera=ds.cameras(),
-        shape=ds.flame("shape"),
-        expression=ds.flame("expression"),
-        pose=ds.flame("pose"),
-        content_hash=ds.content_hash,
+        images=ds.images(),
+        camera=controls.camera,
+        shape=controls.shape,
+        expression=controls.expression,
+        pose=controls.pose,
+        content_hash=str((ds.manifest or {}).get("content_hash", "")),
         path=str(path),
     )

@@ -65,6 +65,14 @@ def test_file_set_and_manifest(tiny: Path) -> None:
     plain = (tiny / "generic_model.pkl").read_bytes()
     assert (tiny / "flame2023.pkl").read_bytes() == plain == (tiny / "flame/FLAME_NEUTRAL.pkl").read_bytes()
     assert len(man["mirror_idx"]) == man["counts"]["vertices"]
+    assert set(man["versions"]) == {"numpy", "scipy", "torch"} and man["versions"]["numpy"] == np.__version__
+    assert man["expressions"]["semantic"]["300"] == "jaw_drop" and len(man["expressions"]["semantic"]) == 16
+    assert np.asarray(man["landmarks"]["targets_68"]).shape == (68, 3)
+    assert man["joints"]["names"] == ["global", "neck", "jaw", "left_eye", "right_eye"]
+    assert man["eyelids"]["apply"].startswith("after LBS")
+    assert man["flags"]["kintree_sentinel"] == 4294967295 and man["flags"]["f_dtype"] == "uint32"
+    assert man["boundary_loops"] == {"neck": 24, "mouth": 4}
+    assert all(v["ok"] for v in man["validation"].values())
 
 
 def test_model_pickle_layout(tiny: Path) -> None:
@@ -286,3 +294,20 @@ def test_deca_file_without_torch_falls_back_to_ndarrays(monkeypatch: pytest.Monk
     assert isinstance(deca["dynamic_lmk_faces_idx"], np.ndarray)
     with pytest.raises(AttributeError):  # DECA calls .long() on the dynamic entries
         deca["dynamic_lmk_faces_idx"].long()
+
+
+@pytest.mark.slow
+def test_flame_count_generates_and_validates(tmp_path: Path) -> None:
+    d = make_synthetic_head("flame-count", 0, tmp_path)
+    m = _load(d / "generic_model.pkl")
+    assert m["v_template"].shape == (5023, 3) and m["f"].shape == (9976, 3)
+    man = json.loads((d / "manifest.json").read_text())
+    assert man["boundary_loops"] == {"neck": 48, "mouth": 14}
+    assert man["validation"]["landmarks.static_within_tol"]["ok"]
+
+
+def test_int64_faces_and_minus_one_root_options(tmp_path: Path) -> None:
+    d = make_synthetic_head("tiny", 0, tmp_path, f_dtype="int64", kintree_sentinel=False)
+    m = _load(d / "generic_model.pkl")
+    assert m["f"].dtype == np.int64 and m["kintree_table"][0, 0] == -1
+    assert json.loads((d / "manifest.json").read_text())["flags"]["kintree_sentinel"] == -1
