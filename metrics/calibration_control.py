@@ -46,9 +46,10 @@ class _Samples:
 class CalibrationContext:
     """A minimal evaluation context: one generator, ``n`` main samples rendered in memory."""
 
-    def __init__(self, samples: _Samples, head: Any, estimator: str, seed: int, batch_size: int = 32) -> None:
+    def __init__(self, samples: _Samples, head: Any, estimator: str, seed: int, batch_size: int = 32,
+                 estimator_options: dict[str, Any] | None = None) -> None:
         self._samples, self._head = samples, head
-        self.options = {"estimator": estimator}
+        self.options = {"estimator": estimator, "estimator_options": dict(estimator_options or {})}
         self.device, self.batch_size, self.seed = "cpu", batch_size, seed
 
     def samples(self, name: str) -> _Samples:
@@ -71,7 +72,7 @@ def _generator(name: str, head64: Any, res: int) -> Any:
 
 def run_calibration(n: int = 64, seed: int = 7, res: int = 64, estimator: str = "regressor", head: str = "synthetic",
                     generators: tuple[str, ...] = GENERATOR_NAMES, specs: tuple[str, ...] = METRIC_SPECS,
-                    log: Any = None) -> dict[str, Any]:
+                    log: Any = None, estimator_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """``{generator: {spec: {"value", "ci95", "failures", "n", "unit"}}}`` plus timing per generator."""
     from omnibench.data.sampling import sample_controls, sample_latents
     from omnibench.heads import load_head_model
@@ -89,7 +90,8 @@ def run_calibration(n: int = 64, seed: int = 7, res: int = 64, estimator: str = 
             for i in range(0, n, 16):
                 out = gen.synthesize(z[i : i + 16], controls.fit_layout(gen.flame_layout).index(slice(i, i + 16)))
                 imgs.append(out.image_uint8())
-        ctx = CalibrationContext(_Samples(torch.cat(imgs), z, controls), head32, estimator, seed)
+        ctx = CalibrationContext(_Samples(torch.cat(imgs), z, controls), head32, estimator, seed,
+                                 estimator_options=estimator_options)
         control_pairs(ctx)  # estimate once
         row = {}
         for spec in specs:

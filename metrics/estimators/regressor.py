@@ -51,15 +51,16 @@ class RegressorNet(nn.Module):
     """Stride-2 conv blocks (``res`` -> ``res/16``; the first block has one conv, the others two), flatten,
     MLP -> ``n_out`` values + 1 face logit. About 10 M multiply-adds per 64 px image (CPU-trainable)."""
 
-    def __init__(self, n_out: int, res: int = 64, widths: tuple[int, ...] = (16, 32, 64, 96), hidden: int = 256) -> None:
+    def __init__(self, n_out: int, res: int = 64, widths: tuple[int, ...] = (16, 32, 64, 96), hidden: int = 256,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         if res % 16:
             raise OmnibenchError(f"regressor resolution must be a multiple of 16, got {res}")
         chans = (3, *widths)
         self.features = nn.Sequential(*[_block(chans[i], chans[i + 1], double=i > 0) for i in range(len(widths))])
         side = res // 2 ** len(widths)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(widths[-1] * side * side, hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(hidden, n_out + 1))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(widths[-1] * side * side, hidden),
+                                  nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, n_out + 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -143,8 +144,11 @@ def load_checkpoint(path: Path) -> tuple[RegressorNet, dict[str, Any], torch.Ten
     if not isinstance(blob, dict) or blob.get("kind") != CHECKPOINT_KIND:
         raise CheckpointError(f"'{path}' is not an omnibench FLAME regressor checkpoint")
     cfg = blob["config"]
-    net = RegressorNet(cfg["n_out"], cfg["res"], tuple(cfg["widths"]), cfg["hidden"])
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+    net = RegressorNet(cfg["n_out"], cfg["res"], tuple(cfg["widths"]), cfg["hidden"], cfg.get("dropout", 0.0))
+    try:
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+    except RuntimeError as exc:
+        raise CheckpointError(f"regressor weights '{path}' do not fit this network version: {exc}") from None
     net.eval()
     return net, cfg, blob["mean"], blob["std"], meta
 

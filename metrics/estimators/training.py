@@ -37,7 +37,8 @@ class TrainConfig:
     steps: int = 6000
     batch_size: int = 64
     lr: float = 2e-3
-    weight_decay: float = 1e-4
+    weight_decay: float = 5e-4
+    dropout: float = 0.3
     res: int = 64
     widths: tuple[int, ...] = (16, 32, 64, 96)
     hidden: int = 256
@@ -146,9 +147,14 @@ def make_negatives(n: int, res: int, g: torch.Generator, positives: torch.Tensor
     return torch.stack(out)
 
 
-def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Photometric jitter on preprocessed images (per-channel gain/bias, noise); geometry untouched."""
-    b = x.shape[0]
+def _augment(x: torch.Tensor, g: torch.Generator, shift: int = 3) -> torch.Tensor:
+    """Jitter on preprocessed images: random shifts of up to ``shift`` px (edge padding) so the network
+    cannot memorise pixel-exact renders, per-channel gain/bias and noise."""
+    b, _, h, w = x.shape
+    if shift > 0:
+        padded = nn.functional.pad(x, (shift, shift, shift, shift), mode="replicate")
+        off = torch.randint(0, 2 * shift + 1, (b, 2), generator=g)
+        x = torch.stack([padded[i, :, off[i, 0] : off[i, 0] + h, off[i, 1] : off[i, 1] + w] for i in range(b)])
     gain = 1 + 0.15 * (torch.rand(b, 3, 1, 1, generator=g) * 2 - 1)
     bias = 0.1 * (torch.rand(b, 3, 1, 1, generator=g) * 2 - 1)
     noise = torch.randn(x.shape, generator=g) * (0.08 * torch.rand(b, 1, 1, 1, generator=g))
@@ -172,7 +178,7 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
         w = torch.zeros(n_out)
         for sl in groups.values():
             w[sl] = 1.0 / ((sl.stop - sl.start) * len(groups))
-        net = RegressorNet(n_out, cfg.res, tuple(cfg.widths), cfg.hidden)
+        net = RegressorNet(n_out, cfg.res, tuple(cfg.widths), cfg.hidden, cfg.dropout)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
         x_all = data.images if data.images.shape[-1] == cfg.res else None
@@ -205,7 +211,7 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
     finally:
         torch.set_num_threads(prev_threads)
     config = {"n_out": n_out, "n_shape": n_shape, "n_expression": n_expression, "res": cfg.res,
-              "widths": list(cfg.widths), "hidden": cfg.hidden, "radius": DEFAULT_RADIUS, "focal": EG3D_FOCAL,
+              "widths": list(cfg.widths), "hidden": cfg.hidden, "dropout": cfg.dropout, "radius": DEFAULT_RADIUS, "focal": EG3D_FOCAL,
               "train": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}}
     return net, config, mean, std, history
 
