@@ -31,13 +31,14 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _data(head: str, data: str | None, n: int, res: int, seed: int, workers: int) -> Any:
+def _data(head: str, data: str | None, n: int, res: int, seed: int, workers: int, render_res: int | None = None,
+          crop: float = 1.0) -> Any:
     if data:
-        return read_dataset(data, res=res)
+        return read_dataset(data, res=res, crop=crop)
     t0 = time.time()
-    path = render_dataset(head, n, res, seed, workers=workers, progress=True)
+    path = render_dataset(head, n, render_res or res, seed, workers=workers, progress=True)
     _log(f"training data: {path} ({time.time() - t0:.0f}s)")
-    return read_dataset(path, res=res)
+    return read_dataset(path, res=res, crop=crop)
 
 
 def train_main(args: Any) -> dict[str, Any]:
@@ -47,7 +48,9 @@ def train_main(args: Any) -> dict[str, Any]:
     if args.res % 16:
         raise OmnibenchError(f"--res must be a multiple of 16, got {args.res}")
     head_spec = args.head
-    data = _data(head_spec, args.data, args.n, args.res, args.seed, args.workers)
+    if not 0.1 <= args.crop <= 1.0:
+        raise OmnibenchError(f"--crop must be in [0.1, 1], got {args.crop}")
+    data = _data(head_spec, args.data, args.n, args.res, args.seed, args.workers, args.render_res, args.crop)
     head = load_head_model(head_spec)
     trained_sha = data.head.get("sha256")
     if args.data and trained_sha and trained_sha != head.sha256:
@@ -56,13 +59,16 @@ def train_main(args: Any) -> dict[str, Any]:
     n_shape = min(args.n_shape, data.controls.shape.shape[1], int(head.n_shape))
     n_expr = min(args.n_expression, data.controls.expression.shape[1], int(head.n_expression))
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, res=args.res, seed=args.train_seed,
-                      threads=args.threads)
+                      threads=args.threads, crop=args.crop)
     t0 = time.time()
     net, config, mean, std, history = train_regressor(data, n_shape, n_expr, cfg, log=_log)
     train_s = time.time() - t0
     held = None
     if not args.data and args.heldout > 0:
-        held_data = _data(head_spec, None, args.heldout, args.res, DEFAULT_HELDOUT_SEED, args.workers)
+        # held-out images are read uncropped at render resolution: the estimator crops them itself
+        held_path = render_dataset(head_spec, args.heldout, args.render_res or args.res, DEFAULT_HELDOUT_SEED,
+                                   workers=args.workers, progress=True)
+        held_data = read_dataset(held_path)
         held = heldout_errors(regressor_estimate_fn(net, config, mean, std), held_data)
     sidecar = {
         "head": {"name": head.name, "sha256": head.sha256, "spec": head_spec},

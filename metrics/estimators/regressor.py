@@ -66,9 +66,20 @@ class RegressorNet(nn.Module):
         return self.head(self.features(x))
 
 
-def preprocess(images: torch.Tensor, res: int) -> torch.Tensor:
-    """uint8/float ``(B, 3, H, W)`` -> float ``(B, 3, res, res)``, normalised to about zero mean, unit range."""
-    x = images_to_float(images)
+def center_crop(x: torch.Tensor, crop: float) -> torch.Tensor:
+    """Keep the central ``crop`` fraction of each side (the orbit camera keeps the face there)."""
+    if crop >= 1.0:
+        return x
+    h, w = x.shape[-2:]
+    ch, cw = max(1, round(h * crop)), max(1, round(w * crop))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return x[..., top : top + ch, left : left + cw]
+
+
+def preprocess(images: torch.Tensor, res: int, crop: float = 1.0) -> torch.Tensor:
+    """uint8/float ``(B, 3, H, W)`` -> central ``crop`` -> float ``(B, 3, res, res)``, normalised to about
+    zero mean, unit range."""
+    x = center_crop(images_to_float(images), crop)
     if x.shape[-2:] != (res, res):
         x = nn.functional.interpolate(x, size=(res, res), mode="bilinear", antialias=True, align_corners=False)
     return (x - 0.5) / 0.25
@@ -197,7 +208,7 @@ class RegressorEstimator(Estimator):
 
     @torch.no_grad()
     def estimate(self, images: torch.Tensor) -> FlameEstimate:
-        x = preprocess(images, self.cfg["res"]).to(self.device)
+        x = preprocess(images, self.cfg["res"], self.cfg.get("crop", 1.0)).to(self.device)
         raw = self.net(x).float().cpu()
         return decode_outputs(raw, self.mean, self.std, self.cfg)
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from metrics.control_math import per_sample_rotation_error_deg
-from metrics.estimators.regressor import RegressorNet, decode_outputs, output_layout, preprocess
+from metrics.estimators.regressor import RegressorNet, center_crop, decode_outputs, output_layout, preprocess
 from omnibench.cameras import DEFAULT_RADIUS, EG3D_FOCAL, yaw_pitch_of
 from omnibench.errors import OmnibenchError
 from omnibench.generators.base import Controls
@@ -39,6 +39,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 5e-4
     dropout: float = 0.3
+    crop: float = 1.0  # central fraction of the image the network sees (applied when reading the data)
     res: int = 64
     widths: tuple[int, ...] = (16, 32, 64, 96)
     hidden: int = 256
@@ -55,8 +56,8 @@ class LabelledImages:
     source: dict[str, Any]
 
 
-def read_dataset(path: str | Path, res: int | None = None, limit: int | None = None) -> LabelledImages:
-    """Load an EG3D-style dataset folder (images resized to ``res`` if given)."""
+def read_dataset(path: str | Path, res: int | None = None, limit: int | None = None, crop: float = 1.0) -> LabelledImages:
+    """Load an EG3D-style dataset folder (central ``crop`` of each image, resized to ``res`` if given)."""
     from PIL import Image
 
     root = Path(path).expanduser()
@@ -73,9 +74,10 @@ def read_dataset(path: str | Path, res: int | None = None, limit: int | None = N
     imgs, cam, shape, expr, pose = [], [], [], [], []
     for rel in rels:
         im = Image.open(root / rel).convert("RGB")
-        if res is not None and im.size != (res, res):
+        if res is not None and (im.size != (res, res) or crop < 1.0):
             t = torch.from_numpy(np.asarray(im)).permute(2, 0, 1)[None].float() / 255
-            t = nn.functional.interpolate(t, size=(res, res), mode="bilinear", antialias=True, align_corners=False)
+            t = nn.functional.interpolate(center_crop(t, crop), size=(res, res), mode="bilinear", antialias=True,
+                                          align_corners=False)
             imgs.append((t[0].clamp(0, 1) * 255).round().to(torch.uint8))
         else:
             imgs.append(torch.from_numpy(np.array(im)).permute(2, 0, 1))
@@ -211,7 +213,8 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
     finally:
         torch.set_num_threads(prev_threads)
     config = {"n_out": n_out, "n_shape": n_shape, "n_expression": n_expression, "res": cfg.res,
-              "widths": list(cfg.widths), "hidden": cfg.hidden, "dropout": cfg.dropout, "radius": DEFAULT_RADIUS, "focal": EG3D_FOCAL,
+              "widths": list(cfg.widths), "hidden": cfg.hidden, "dropout": cfg.dropout,
+              "crop": cfg.crop, "radius": DEFAULT_RADIUS, "focal": EG3D_FOCAL,
               "train": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}}
     return net, config, mean, std, history
 
@@ -253,7 +256,7 @@ def heldout_errors(estimate_fn: Callable[[torch.Tensor], Any], data: LabelledIma
 
 def regressor_estimate_fn(net: RegressorNet, cfg: dict[str, Any], mean: torch.Tensor, std: torch.Tensor):
     def fn(images: torch.Tensor):
-        return decode_outputs(net(preprocess(images, cfg["res"])).float(), mean, std, cfg)
+        return decode_outputs(net(preprocess(images, cfg["res"], cfg.get("crop", 1.0))).float(), mean, std, cfg)
 
     return fn
 

@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="output weights file (.pt); a .pt.json sidecar is written next to it")
     t.add_argument("--steps", type=int, default=6000, help="optimiser steps (default 6000)")
     t.add_argument("--res", type=int, default=64, help="network input resolution, multiple of 16 (default 64)")
+    t.add_argument("--render-res", type=int, default=None, help="resolution of the rendered training images (default --res)")
+    t.add_argument("--crop", type=float, default=1.0, help="central fraction of each image the network sees (default 1)")
     t.add_argument("--n", type=int, default=4000, help="rendered training images when --data is not given (default 4000)")
     t.add_argument("--seed", type=int, default=1000, help="data seed of the rendered training images (default 1000)")
     t.add_argument("--heldout", type=int, default=256, help="held-out renders (data seed 2000) to report errors on; 0 = none")
