@@ -75,7 +75,7 @@ def read_dataset(path: str | Path, res: int | None = None, limit: int | None = N
     for rel in rels:
         im = Image.open(root / rel).convert("RGB")
         if res is not None and (im.size != (res, res) or crop < 1.0):
-            t = torch.from_numpy(np.asarray(im)).permute(2, 0, 1)[None].float() / 255
+            t = torch.from_numpy(np.array(im)).permute(2, 0, 1)[None].float() / 255
             t = nn.functional.interpolate(center_crop(t, crop), size=(res, res), mode="bilinear", antialias=True,
                                           align_corners=False)
             imgs.append((t[0].clamp(0, 1) * 255).round().to(torch.uint8))
