@@ -14,7 +14,8 @@ Variants (the scale and, optionally, the backbone):
 * ``arcface``, ``dlib``, ``synthetic`` and ``<backbone>-cos01``: the same with that backbone forced.
 
 Backbone of ``cos``/``cos01``: ``ctx.options["identity_backbone"]`` (or ``ctx.identity_backbone``) when
-the engine sets it, else ``synthetic`` when the context's head model is the synthetic head, else
+the engine sets it, else ``synthetic`` when the generator's head model is the synthetic head (spec
+``synthetic...`` or a model named ``synthflame...``), else
 ``arcface`` (buffalo_l from ``~/.insightface/models``). The backbone's name and weights sha256 go into
 the result.
 
@@ -35,6 +36,7 @@ from omnibench.errors import OmnibenchError
 from omnibench.metric_api import Metric, MetricResult, bootstrap_ci
 
 BACKBONE_NAMES = ("arcface", "dlib", "synthetic")
+SYNTHETIC_HEAD_PREFIXES = ("synthetic", "synthflame")  # head-model names of the synthetic profile
 EMBED_CHUNK = 32  # fixed chunk, so results never depend on ctx.batch_size
 
 
@@ -47,6 +49,14 @@ def _variants(what: str) -> dict[str, str]:
         v[b] = f"mean raw cosine {what}, backbone '{b}'"
         v[f"{b}-cos01"] = f"(cos + 1) / 2 {what}, backbone '{b}'"
     return v
+
+
+def memo(ctx: Any, key: tuple, compute: Any) -> Any:
+    """Per-context memo (variants of one metric, and id-views/id-expr, share embeddings in one run)."""
+    store = ctx.__dict__.setdefault("_idmv_memo", {}) if hasattr(ctx, "__dict__") else {}
+    if key not in store:
+        store[key] = compute()
+    return store[key]
 
 
 def ci95(ctx: Any, values: np.ndarray) -> tuple[float, float] | None:
@@ -70,11 +80,14 @@ def default_backbone_spec(ctx: Any) -> str | IdentityBackbone:
     spec = _options(ctx).get("identity_backbone") or getattr(ctx, "identity_backbone", None)
     if spec:
         return spec
+    head_spec = getattr(getattr(ctx, "generator", None), "head_model", None)
+    if isinstance(head_spec, str) and head_spec.startswith("synthetic"):
+        return "synthetic"
     try:
         head_name = str(getattr(ctx.head_model(), "name", ""))
     except Exception:  # noqa: BLE001 - no head model known: fall back to the field's standard
         head_name = ""
-    return "synthetic" if head_name.startswith("synthetic") else "arcface"
+    return "synthetic" if head_name.startswith(SYNTHETIC_HEAD_PREFIXES) else "arcface"
 
 
 def parse_variant(variant: str) -> tuple[str | None, bool]:
@@ -169,7 +182,11 @@ class _IdentityMetric(Metric):
         n = int(images.shape[0])
         group = _as_numpy_ids(getattr(s, "group", None), n, "group")
         member = _as_numpy_ids(getattr(s, "member", None), n, "member")
-        emb, detected = embed_all(backbone, images)
+        emb, detected = memo(
+            ctx,
+            ("identity-embed", self.sample_set, backbone.name, backbone.sha256, n),
+            lambda: embed_all(backbone, images),
+        )
         r = grouped_similarity(emb, detected, group, member)
 
         def scale(x: np.ndarray) -> np.ndarray:

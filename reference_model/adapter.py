@@ -25,7 +25,8 @@ class OmniAvatarGenerator(Generator):
         cfg = G.cfg
         self.z_dim, self.resolution = cfg.z_dim, cfg.image_res
         self.flame_layout = FlameLayout(n_shape=cfg.n_shape, n_expression=cfg.n_expression)
-        self.head_model = meta["head_model"]["name"]
+        # a spec load_head_model accepts ('synthetic', 'synthetic:tiny', a FLAME path): the head W was trained on
+        self.head_model = meta["head_model"].get("spec") or meta["sdf"]["config"]["head"]
 
     @classmethod
     def resolve(cls, ckpt: str) -> Path:

@@ -7,5 +7,7 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-"$PY" -m omnibench evaluate --ckpt oracle --protocol quick --out "$tmp/oracle.json" --no-progress > /dev/null
+# exactly the metrics of the committed baseline (keys are 'name' or 'name@variant', as --metrics takes them)
+METRICS="$("$PY" -c "import json; print(','.join(json.load(open('reports/runs/oracle.json'))['metrics']))")"
+"$PY" -m omnibench evaluate --ckpt oracle --protocol quick --metrics "$METRICS" --out "$tmp/oracle.json" --no-progress > /dev/null
 exec "$PY" -m omnibench compare --baseline reports/runs/oracle.json --current "$tmp/oracle.json" "$@"

@@ -75,7 +75,8 @@ def resolve_model(
         if not folder.is_dir():
             raise MissingAssetError(
                 f"arcface: model folder '{folder}' not found; place insightface's '{model}' files there "
-                f"(e.g. buffalo_l/w600k_r50.onnx) or pass a path to a recognition .onnx file"
+                f"(e.g. buffalo_l/w600k_r50.onnx) or pass a path to a recognition .onnx file; the identity metrics "
+                f"also run offline with the 'dlib' backbone (id-views@dlib, id-expr@dlib)"
             )
         rec = None
     det = None

@@ -26,7 +26,7 @@ INPUT_SIZE = 64
 EMBED_DIM = 64
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_FILE = WEIGHTS_DIR / "synthetic_id_v1.pt"
-WEIGHTS_SHA256 = ""  # pinned when the shipped weights are (re)trained; see train_synthetic.py
+WEIGHTS_SHA256 = "257427ce645ae871f6ada2b023a9426cafd8feb6bec1367a4939cd44da2447e4"
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

@@ -43,7 +43,6 @@ def render_identities(
 ) -> dict[str, np.ndarray]:
     """uint8 premultiplied foreground ``(N, 3, R, R)``, uint8 mask ``(N, R, R)``, ids ``(N,)``, raw images."""
     from omnibench.data.sampling import sample_controls, sample_latents
-
     from omnibench.generators import GENERATORS
     from omnibench.generators.base import Controls
 
@@ -272,7 +271,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-identities", type=int, default=150)
     p.add_argument("--views", type=int, default=4)
     p.add_argument("--resolution", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-ids", type=int, default=32, help="identities per batch (x views images)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--width", type=int, default=16)
@@ -296,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "renderer_version": RENDERER_VERSION,
         "appearance_version": APPEARANCE_VERSION,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "heldout": r["eval"],
         "train_seconds": round(r["seconds"], 1),
     }

@@ -15,6 +15,10 @@ the head) and an anti-aliased mask. Rendering is per sample, so results do not d
 
 from __future__ import annotations
 
+import copy
+import re
+from pathlib import Path
+
 import torch
 
 from omnibench.errors import OmnibenchError
@@ -22,6 +26,16 @@ from omnibench.generators.base import Controls, FlameLayout, Generator, Generato
 from omnibench.render import APPEARANCE_Z_DIM, RENDERER_VERSION, Appearance, HeadRegions, render_mesh
 
 N_SHAPE, N_EXPRESSION = 100, 50
+
+
+def _spec_of(model: object) -> str:
+    """A ``load_head_model`` spec for a model object: ``synthetic:<preset>:<seed>``, its source file, or its name."""
+    name = str(getattr(model, "name", type(model).__name__))
+    m = re.fullmatch(r"synthflame-(?P<preset>[\w-]+)-seed(?P<seed>\d+)", name)
+    if m:
+        return f"synthetic:{m['preset']}:{m['seed']}"
+    source = getattr(model, "source", None)
+    return str(source) if source is not None and Path(source).exists() else name
 
 
 class OracleGenerator(Generator):
@@ -40,9 +54,12 @@ class OracleGenerator(Generator):
 
             self.model = load_head_model(head, dtype=torch.float64)  # float64: pixels never hinge on rounding
             self.head_model = head
+        elif isinstance(head, torch.nn.Module):  # a private float64 copy: same pixels however it was loaded
+            self.model = copy.deepcopy(head).to(torch.float64)
+            self.head_model = _spec_of(head)
         else:
             self.model = head
-            self.head_model = str(getattr(head, "name", type(head).__name__))
+            self.head_model = _spec_of(head)
         self.regions = HeadRegions.from_model(self.model)
         self.faces = self.model.faces
         self.resolution = resolution

@@ -12,15 +12,16 @@ Equations (flame.md §2.1), per sample:
 7. optional FLAME 2023 eyelids ``v += eyelids[:, 0] * l_eyelid + eyelids[:, 1] * r_eyelid`` (after LBS, as
    metrical-tracker does), then ``+ translation``.
 
-Speed: the shape, expression and pose-corrective bases are one precomputed ``(K + 36, 3V)`` matrix, so steps 1
-and 4 are a single GEMM; joints use the precomputed ``J_regressor @ basis`` (K, 15).
+Speed: the shape, expression and pose-corrective bases and the regressed joint basis ``J_regressor @ basis``
+are one precomputed ``(K + 36, 3V + 15)`` matrix, so steps 1, 2 and 4 are a single GEMM. Batches are
+zero-padded to a multiple of 8 rows so that every sample's result is bit-identical whatever the batch size.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,17 @@ from omnibench.heads.loader import (
 
 POSE_DIM = 3 * N_JOINTS
 _SKIN_CHUNK_ELEMS = 1 << 21  # floats per CPU skinning chunk (8 MB in float32)
+_ROW_BLOCK = 8  # batches are zero-padded to a multiple of this (batch-size-independent results)
+
+
+def _pad_cols(arr: np.ndarray, multiple: int = 64) -> np.ndarray:
+    """Zero columns up to a multiple of ``multiple``: BLAS then treats every row alike (bit-exact batching)."""
+    extra = -arr.shape[1] % multiple
+    return np.pad(arr, ((0, 0), (0, extra))) if extra else arr
+
+
+def _pad_rows(t: torch.Tensor, rows: int) -> torch.Tensor:
+    return t if t.shape[0] == rows else torch.cat([t, t.new_zeros(rows - t.shape[0], *t.shape[1:])])
 JOINT_NAMES = ("global", "neck", "jaw", "left_eye", "right_eye")
 
 
@@ -125,15 +137,15 @@ class HeadModel(torch.nn.Module):
             self.register_buffer(name, t.to(dtype) if as_float else t.long(), persistent=False)
 
         buf("v_template", data.v_template)
-        buf("template_planes", data.v_template.T.reshape(1, -1))  # (1, 3V) = [x.., y.., z..]
+        # one GEMM gives rest vertices (coordinate planes) *and* the regressed joints (last 15 columns; the
+        # pose-corrective rows are zero there): (1, 3V + 15) offsets and a (K + 36, 3V + 15) basis
+        buf("template_planes", _pad_cols(np.concatenate([data.v_template.T.reshape(-1), j_template.reshape(-1)])[None]))
         buf("faces_buf", data.faces, as_float=False)
-        buf("blend_basis", np.concatenate([basis, posedirs], axis=0))
-        buf("j_template", j_template.reshape(-1))
-        buf("j_basis", j_basis)
-        buf("lbs_weights_t", data.weights.T)  # (5, V)
+        buf("blend_basis", _pad_cols(np.block([[basis, j_basis], [posedirs, np.zeros((posedirs.shape[0], 3 * N_JOINTS))]])))
+        buf("lbs_weights_t", _pad_cols(data.weights.T))  # (5, V) + zero columns
         self.has_eyelids = data.eyelids is not None
         if data.eyelids is not None:
-            buf("eyelid_basis", data.eyelids.transpose(0, 2, 1).reshape(2, 3 * n_v))  # planes
+            buf("eyelid_basis", _pad_cols(data.eyelids.transpose(0, 2, 1).reshape(2, 3 * n_v)))  # planes
         self.has_landmarks = data.static_lmk is not None and data.dynamic_lmk is not None
         if self.has_landmarks:
             buf("static_idx", data.static_lmk.face_idx, as_float=False)  # type: ignore[union-attr]
@@ -211,10 +223,10 @@ class HeadModel(torch.nn.Module):
         return batch, out
 
     def _skin(self, planes: torch.Tensor, delta: torch.Tensor, lids: torch.Tensor | None,
-              translation: torch.Tensor | None) -> torch.Tensor:
+              translation: torch.Tensor | None, out: torch.Tensor | None = None) -> torch.Tensor:
         """planes (b, 3, V) rest vertices; delta (b, 5, 3, 4) = [R_j - I | t_j] -> posed vertices (b, V, 3)."""
         b, n_v = planes.shape[0], planes.shape[2]
-        blend = (delta.permute(0, 2, 3, 1).reshape(-1, N_JOINTS) @ self.lbs_weights_t).view(b, 3, 4, n_v)
+        blend = (delta.permute(0, 2, 3, 1).reshape(-1, N_JOINTS) @ self.lbs_weights_t).view(b, 3, 4, -1)[..., :n_v]
         xyz = planes.unbind(1)
         coords = []
         for c in range(3):
@@ -226,6 +238,8 @@ class HeadModel(torch.nn.Module):
             if translation is not None:
                 acc.add_(translation[:, c, None])
             coords.append(acc)
+        if out is not None:  # no-grad fast path: write straight into the caller's (b, V, 3) slice
+            return torch.stack(coords, dim=2, out=out)
         return torch.stack(coords, dim=2)
 
     def forward(self, shape: Any = None, expression: Any = None, pose: Any = None, translation: Any = None,
@@ -235,6 +249,17 @@ class HeadModel(torch.nn.Module):
         """
         batch, x = self._inputs(shape=shape, expression=expression, pose=pose, translation=translation,
                                 eyelids=eyelids)
+        # Pad the batch to a multiple of _ROW_BLOCK rows: BLAS kernels then take the same path for every row,
+        # so each sample's result is bit-identical whatever the batch size or its position in the batch.
+        rows = -(-max(batch, 1) // _ROW_BLOCK) * _ROW_BLOCK
+        x = {k: None if v is None else _pad_rows(v.expand(batch, -1), rows) for k, v in x.items()}
+        out = self._forward(rows, x)
+        if rows == batch:
+            return out
+        return HeadOutput(*(None if t is None else t[:batch] for t in (getattr(out, f.name) for f in fields(out))))
+
+    def _forward(self, batch: int, x: dict[str, torch.Tensor | None]) -> HeadOutput:
+        """Forward pass on inputs that all have exactly ``batch`` rows (or are ``None``)."""
         dtype, device = self.v_template.dtype, self.v_template.device
         n_v, k = self.n_vertices, self.n_shape + self.n_expression
         coeffs = torch.zeros(batch, k, dtype=dtype, device=device)
@@ -247,10 +272,11 @@ class HeadModel(torch.nn.Module):
         eye = torch.eye(3, dtype=dtype, device=device)
         pose_feature = (rot[:, 1:] - eye).reshape(batch, 9 * (N_JOINTS - 1))  # (B, 36)
 
-        # steps 1 + 4 in one GEMM (coordinate planes), joints from the precomputed regressed basis
+        # steps 1, 2 and 4 in one GEMM: coordinate planes + joints (J_regressor @ basis precomputed)
         feats = torch.cat([coeffs, pose_feature], dim=1)
-        planes = torch.addmm(self.template_planes, feats, self.blend_basis).view(batch, 3, n_v)
-        joints = torch.addmm(self.j_template[None], coeffs, self.j_basis).view(batch, N_JOINTS, 3)
+        blended = torch.addmm(self.template_planes, feats, self.blend_basis)
+        planes = blended[:, : 3 * n_v].view(batch, 3, n_v)
+        joints = blended[:, 3 * n_v: 3 * n_v + 3 * N_JOINTS].reshape(batch, N_JOINTS, 3)
 
         # rigid chain: A_j = A_parent o [R_j | J_j - R_j J_j]
         local_t = joints - (rot @ joints[..., None])[..., 0]
@@ -268,17 +294,24 @@ class HeadModel(torch.nn.Module):
 
         # skinning in delta form: v = v_rest + sum_j w_j ((R_j - I) v_rest + t_j), on (B, V) planes
         delta = torch.cat([world_r - eye, world_t[..., None]], dim=3)  # (B, 5, 3, 4)
-        lids = (x["eyelids"] @ self.eyelid_basis).view(-1, 3, n_v) if x["eyelids"] is not None else None
+        lids = None if x["eyelids"] is None else (x["eyelids"] @ self.eyelid_basis)[:, : 3 * n_v].view(-1, 3, n_v)
         trans_in = x["translation"]
         # CPU: chunk the batch so the (b, 12, V) blended transforms stay small (cache-resident, no page faults)
-        step = batch if planes.is_cuda else max(1, _SKIN_CHUNK_ELEMS // (12 * n_v))
-        chunks = []
-        for b0 in range(0, max(batch, 1), step):
-            sl = slice(b0, b0 + step)
-            chunks.append(self._skin(planes[sl], delta[sl],
-                                     None if lids is None else lids[sl] if lids.shape[0] > 1 else lids,
-                                     None if trans_in is None else trans_in[sl] if trans_in.shape[0] > 1 else trans_in))
-        verts = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+        step = batch if planes.is_cuda else max(1, _SKIN_CHUNK_ELEMS // (12 * n_v * _ROW_BLOCK)) * _ROW_BLOCK
+        tensors = [t for t in (planes, delta, lids, trans_in) if t is not None]
+        if step >= batch:
+            verts = self._skin(planes, delta, lids, trans_in)
+        else:
+            grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+            buffer = None if grad else torch.empty(batch, n_v, 3, dtype=dtype, device=device)
+            chunks = []
+            for b0 in range(0, batch, step):
+                sl = slice(b0, b0 + step)
+                chunks.append(self._skin(
+                    planes[sl], delta[sl], None if lids is None else lids[sl] if lids.shape[0] > 1 else lids,
+                    None if trans_in is None else trans_in[sl] if trans_in.shape[0] > 1 else trans_in,
+                    out=None if buffer is None else buffer[sl]))
+            verts = buffer if buffer is not None else torch.cat(chunks)
         posed_joints = (world_r @ joints[..., None])[..., 0] + world_t
         transforms = torch.zeros(batch, N_JOINTS, 4, 4, dtype=dtype, device=device)
         transforms[..., :3, :3] = world_r

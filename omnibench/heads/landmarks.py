@@ -100,12 +100,13 @@ def barycentric_points(vertices: torch.Tensor, faces: torch.Tensor, face_idx: to
     vertices (B, V, 3); faces (F, 3) int64; face_idx (L,) or (B, L) int64; bary (L, 3) or (B, L, 3).
     Returns (B, L, 3) in the units of ``vertices``.
     """
+    batch, n_v = vertices.shape[:2]
     tri = faces[face_idx]  # (L, 3) or (B, L, 3) vertex ids
     if tri.dim() == 2:
-        corners = vertices[:, tri]  # (B, L, 3, 3)
+        corners = vertices.index_select(1, tri.reshape(-1)).view(batch, *tri.shape, 3)  # (B, L, 3, 3)
     else:
-        b = torch.arange(vertices.shape[0], device=vertices.device)[:, None, None]
-        corners = vertices[b, tri]  # (B, L, 3, 3)
+        flat = tri + (torch.arange(batch, device=tri.device) * n_v)[:, None, None]
+        corners = vertices.reshape(batch * n_v, 3).index_select(0, flat.reshape(-1)).view(*tri.shape, 3)
     return (corners * bary.to(vertices.dtype).unsqueeze(-1)).sum(dim=-2)
 
 

@@ -2,7 +2,7 @@
 
 ``Appearance.from_latent(z)`` maps ``z (APPEARANCE_Z_DIM,)`` (standard normal) through the normal CDF to
 uniforms, one named parameter per coordinate (see :data:`PARAMETERS`), so ``z = 0`` is the "average"
-look and truncation (``psi * z``) pulls every attribute toward it. Coordinates 32..63 are the
+look and truncation (``psi * z``) pulls every attribute toward it. Coordinates 36..63 are the
 coefficients of a low-frequency field that modulates the hair shell's thickness (its shape).
 Every coordinate changes the image; the mapping is deterministic and versioned (:data:`APPEARANCE_VERSION`).
 """
@@ -17,13 +17,14 @@ from scipy.special import ndtr
 from omnibench.errors import OmnibenchError
 
 APPEARANCE_VERSION = "1"
-N_HAIR_FIELD = 32
+N_HAIR_FIELD = 28
 PARAMETERS = (
     "skin_lightness", "skin_warmth", "blush", "lip_tint", "lip_fullness", "brow_darkness",
     "brow_thickness", "brow_height", "iris_hue", "iris_lightness", "hair_hue", "hair_lightness",
     "hair_thickness", "hairline_front", "hairline_side", "hairline_back", "fringe", "hair_wave",
     "wave_phase_a", "wave_phase_b", "hair_top_volume", "bg_r", "bg_g", "bg_b", "light_azimuth",
     "light_elevation", "ambient", "light_warmth", "eye_lining", "hair_part", "bg_gradient", "strand_frequency",
+    "shirt_r", "shirt_g", "shirt_b", "collar_height",
 )
 APPEARANCE_Z_DIM = len(PARAMETERS) + N_HAIR_FIELD  # 64
 
@@ -79,6 +80,8 @@ class Appearance:
     light_colour: np.ndarray
     ambient: float
     eye_lining: float
+    shirt: np.ndarray
+    collar_height: float
 
     @classmethod
     def from_latent(cls, z: object) -> Appearance:
@@ -95,7 +98,7 @@ class Appearance:
         u = dict(zip(PARAMETERS, ndtr(full[: len(PARAMETERS)])))
         hair_field = full[len(PARAMETERS):]
 
-        tone = u["skin_lightness"]
+        tone = u["skin_lightness"] ** 2.2  # skewed toward lighter tones, as in FFHQ
         skin = (1 - tone) * _SKIN_LIGHT + tone * _SKIN_DARK
         skin = skin * np.array([1.0 + 0.06 * (u["skin_warmth"] - 0.5), 1.0, 1.0 - 0.10 * (u["skin_warmth"] - 0.5)])
         lip = skin * np.array([0.86, 0.58, 0.58]) * (0.85 + 0.25 * u["lip_tint"]) + np.array([0.05, 0.0, 0.01])
@@ -109,6 +112,7 @@ class Appearance:
         el = 0.1 + 0.6 * u["light_elevation"]
         light = np.array([np.sin(az) * np.cos(el), np.sin(el), np.cos(az) * np.cos(el)])
         warm = u["light_warmth"] - 0.5
+        shirt = np.array([u["shirt_r"], u["shirt_g"], u["shirt_b"]])
         return cls(
             skin=np.clip(skin, 0, 1), blush=0.05 + 0.25 * u["blush"], lip=np.clip(lip, 0, 1),
             lip_fullness=0.8 + 0.5 * u["lip_fullness"], brow=np.clip(brow, 0, 1),
@@ -124,7 +128,8 @@ class Appearance:
             strand_frequency=30 + 50 * u["strand_frequency"], hair_field=hair_field.copy(),
             background=bg, bg_gradient=0.35 * (u["bg_gradient"] - 0.5),
             light_dir=light, light_colour=np.array([1 + 0.12 * warm, 1.0, 1 - 0.12 * warm]),
-            ambient=0.38 + 0.22 * u["ambient"], eye_lining=0.25 + 0.5 * u["eye_lining"],
+            ambient=0.45 + 0.2 * u["ambient"], eye_lining=0.25 + 0.5 * u["eye_lining"],
+            shirt=0.08 + 0.75 * (0.6 * shirt + 0.4 * shirt.mean()), collar_height=-0.182 + 0.022 * u["collar_height"],
         )
 
     @classmethod

@@ -17,6 +17,7 @@ from omnibench.render.appearance import N_HAIR_FIELD, Appearance
 from omnibench.render.regions import HeadRegions
 
 MIN_OFFSET = 0.001  # metres: the shell never touches the skin
+VOLUME_RAMP = 0.025  # metres above the hairline over which the shell reaches full thickness
 
 
 def _smoothstep(e0: float | np.ndarray, e1: float | np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -32,8 +33,9 @@ def head_polar(regions: HeadRegions, canon: np.ndarray) -> tuple[np.ndarray, np.
     return phi, h
 
 
-def hair_weight(regions: HeadRegions, app: Appearance, canon: np.ndarray) -> np.ndarray:
-    """Hair coverage in [0, 1] at canonical points ``(..., 3)``."""
+def hair_weight(regions: HeadRegions, app: Appearance, canon: np.ndarray, ramp: float = 0.006) -> np.ndarray:
+    """Hair coverage in [0, 1] at canonical points ``(..., 3)``: 0 below the hairline, 1 from ``ramp`` metres
+    above it (the colour uses the sharp default; the shell's volume a wider ramp, so it rises smoothly)."""
     phi, h = head_polar(regions, canon)
     a = np.abs(phi)
     front = app.hairline_front - app.fringe * 0.030 * np.exp(-0.5 * ((phi - 0.4 * app.hair_part) / 0.45) ** 2)
@@ -43,7 +45,7 @@ def hair_weight(regions: HeadRegions, app: Appearance, canon: np.ndarray) -> np.
     line = line + (app.hairline_back - line) * back_blend
     # the hairline wanders a little (per identity)
     line = line + 0.004 * np.sin(3 * phi + app.wave_phase[0])
-    return _smoothstep(line - 0.004, line + 0.006, h)
+    return _smoothstep(line - 0.004, line + ramp, h)
 
 
 def _field(app: Appearance, phi: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -73,7 +75,7 @@ def hair_shell(regions: HeadRegions, app: Appearance, vertices: np.ndarray, norm
     Returns ``(shell_vertices (S, 3), shell_faces (G, 3) indexing shell_vertices, source (S,))`` where
     ``source`` maps each shell vertex to the head vertex it was offset from.
     """
-    w = hair_weight(regions, app, regions.template)
+    w = hair_weight(regions, app, regions.template, ramp=VOLUME_RAMP)
     w[regions.eyeball > 0] = 0.0
     faces = regions.faces[regions.skin_faces]
     keep = w[faces].max(axis=1) > 1e-3

@@ -29,7 +29,7 @@ RENDERER_VERSION = "1"
 @dataclass
 class RenderOutput:
     """``image (B, 3, H, W)`` float32 in [0, 1]; ``depth (B, H, W)`` float32 metres along the optical
-    axis at the pixel centre (``inf`` where the centre ray misses); ``mask (B, H, W)`` float32 coverage
+    axis at the pixel centre (``inf`` where the centre ray misses or ``mask`` is 0); ``mask (B, H, W)`` float32 coverage
     fraction of the pixel's sub-samples (anti-aliased silhouette, hair included)."""
 
     image: torch.Tensor
@@ -153,7 +153,7 @@ def _render_one(verts: np.ndarray, faces: np.ndarray, camera: np.ndarray, res: i
             if e.any():
                 albedo[e] = shading.eye_albedo(regions, app, canon[e], np.full(int(e.sum()), side))
         inside = back & (mat == shading.SKIN)
-        albedo[inside] = shading.MOUTH_INTERIOR * app.skin / app.skin.max()
+        albedo[inside] = shading.MOUTH_INTERIOR * app.skin
         inside_hair = back & (mat == shading.HAIR)
         albedo[inside_hair] *= 0.55
         ks = np.select([mat == shading.HAIR, mat == shading.SKIN], [0.10, 0.035], 0.5) * ~back
@@ -163,4 +163,5 @@ def _render_one(verts: np.ndarray, faces: np.ndarray, camera: np.ndarray, res: i
     colour = colour.reshape(n_s, res, res, 3)
     image = np.clip(colour.mean(axis=0), 0, 1).transpose(2, 0, 1).astype(np.float32)
     mask = hit.reshape(n_s, res, res).mean(axis=0).astype(np.float32)
+    depth[mask == 0] = np.inf  # contract: no depth where nothing was covered
     return image, depth, mask

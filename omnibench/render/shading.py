@@ -14,7 +14,7 @@ from omnibench.render.hair import _smoothstep, hair_weight, head_polar
 from omnibench.render.regions import HeadRegions
 
 SKIN, LEFT_EYE, RIGHT_EYE, HAIR = 0, 1, 2, 3
-MOUTH_INTERIOR = np.array([0.22, 0.07, 0.07])
+MOUTH_INTERIOR = np.array([0.45, 0.22, 0.22])  # times the skin albedo: mouth cavity / inside of the neck
 SCLERA = np.array([0.90, 0.88, 0.85])
 PUPIL = np.array([0.02, 0.02, 0.02])
 IRIS_ANGLE, PUPIL_ANGLE = 0.50, 0.20  # radians from the eyeball's forward axis
@@ -76,7 +76,13 @@ def skin_albedo(regions: HeadRegions, app: Appearance, canon: np.ndarray, weight
             rgb = _mix(rgb, SCLERA, white)
             iris = (1 - _smoothstep(0.45, 0.55, np.hypot(x - c[0], y - c[1]) / regions.eye_radius)) * front
             rgb = _mix(rgb, app.iris, iris)
-    return rgb
+    # clothing: a shirt collar on the lowest band of the neck (higher at the back), gated by the neck mask
+    phi, h = head_polar(regions, canon)
+    line = app.collar_height + 0.012 * (1 - np.cos(phi)) / 2
+    shirt = 1 - _smoothstep(line - 0.0015, line + 0.0015, h)
+    if "neck" in weights:
+        shirt = shirt * np.clip(weights["neck"] * 2, 0, 1)
+    return _mix(rgb, np.broadcast_to(app.shirt, rgb.shape), shirt)
 
 
 def eye_albedo(regions: HeadRegions, app: Appearance, canon: np.ndarray, side: np.ndarray) -> np.ndarray:
@@ -99,18 +105,19 @@ def hair_albedo(regions: HeadRegions, app: Appearance, canon: np.ndarray, skin: 
     phi, h = head_polar(regions, canon)
     radial = np.hypot(canon[:, 0] - regions.head_centre[0], canon[:, 2] - regions.head_centre[2]) / regions.scale
     crown = _smoothstep(0.01, 0.04, radial)  # strands converge at the crown: fade them there
-    strands = crown * np.sin(app.strand_frequency * (phi - 0.6 * app.hair_part) + 6 * np.sin(8 * h + app.wave_phase[0]))
-    shade = 0.88 + 0.10 * strands + 0.12 * _smoothstep(0.02, 0.09, h)
+    arg = app.strand_frequency * (phi - 0.6 * app.hair_part) + 6 * np.sin(8 * h + app.wave_phase[0])
+    strands = crown * (0.6 * np.sin(arg) + 0.4 * np.sin(1.73 * arg + 40 * h + app.wave_phase[1]))  # irregular strands
+    shade = 0.9 + 0.08 * strands + 0.12 * _smoothstep(0.02, 0.09, h)
     hair = np.clip(app.hair[None] * shade[:, None], 0, 1)
     w = hair_weight(regions, app, canon)
     return _mix(skin, hair, _smoothstep(0.05, 0.45, w))
 
 
 def lambert(app: Appearance, normals: np.ndarray) -> np.ndarray:
-    """Lighting factor ``(N, 3)``: ambient + (1 - ambient) * wrapped Lambert, tinted by the light colour."""
+    """Lighting factor ``(N, 3)``: 1.2 * (ambient + (1 - ambient) * wrapped Lambert), tinted by the light colour."""
     ndl = normals @ app.light_dir
     diffuse = np.clip((ndl + 0.25) / 1.25, 0, 1)
-    return (app.ambient + (1 - app.ambient) * diffuse)[:, None] * app.light_colour[None]
+    return (1.2 * (app.ambient + (1 - app.ambient) * diffuse))[:, None] * app.light_colour[None]
 
 
 def specular(app: Appearance, normals: np.ndarray, view: np.ndarray, strength: np.ndarray, power: np.ndarray) -> np.ndarray:

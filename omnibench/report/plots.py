@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from omnibench.tables.model import Table  # noqa: E402
 from omnibench.tables.render import arrow  # noqa: E402
@@ -57,6 +58,8 @@ def metric_figure(table: Table, key: str) -> bytes:
         ax.invert_yaxis()
         ax.set_title(f"{col.label} {arrow(col.higher_is_better)} "
                      f"({'higher' if col.higher_is_better else 'lower'} is better)", fontsize=10)
+        if ax.get_xscale() == "linear":
+            ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.grid(axis="x", alpha=0.3)
         ax.tick_params(labelsize=8)
         fig.tight_layout()

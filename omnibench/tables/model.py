@@ -200,10 +200,12 @@ def _records_for_runs(runs: list[Run]) -> tuple[list[dict], list[Column]]:
                 columns[key] = Column(key, metric_label(key), bool(m["higher_is_better"]),
                                       f"{metric_label(key)}: metric '{key}', variant '{m['variant']}', version {m['version']}{unit}")
                 info[key] = []
-            fail = f", {m['failures']} failed" if m.get("failures") else ""
-            info[key].append(f"{run.label} n={m['n']}{fail}" + ("" if value is not None else " (no value)"))
+            extra = [f"{m['failures']} failed"] if m.get("failures") else []
+            if value is None:
+                extra.append("no value")
+            info[key].append(f"{run.label} n={m['n']}" + (f" ({', '.join(extra)})" if extra else ""))
     for key, col in columns.items():
-        col.footnote += "; " + ", ".join(info[key]) + "."
+        col.footnote += "; " + "; ".join(info[key]) + "."
     return recs, list(columns.values())
 
 

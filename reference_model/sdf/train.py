@@ -78,6 +78,7 @@ def train(
     loader = torch.utils.data.DataLoader(
         StepStream(source, start, cfg.steps, rank, world), batch_size=None, num_workers=1, prefetch_factor=4
     ) if cfg.steps > start else []
+    out.parent.mkdir(parents=True, exist_ok=True)
     log_path = out.with_suffix(".log.jsonl")
     t0 = time.time()
     for step, batch in loader:

@@ -108,6 +108,10 @@ def test_variants_and_backbone_choice():
         name = "synthetic:tiny"
 
     assert default_backbone_spec(FakeCtx(sets={}, head=Head())) == "synthetic"
+    Head.name = "synthflame-small-seed0"
+    assert default_backbone_spec(FakeCtx(sets={}, head=Head())) == "synthetic"
+    Head.name = "flame2020"
+    assert default_backbone_spec(FakeCtx(sets={}, head=Head())) == "arcface"
     assert default_backbone_spec(FakeCtx(sets={}, head=None)) == "arcface"
     assert default_backbone_spec(FakeCtx(sets={}, options={"identity_backbone": "dlib"})) == "dlib"
 
@@ -123,3 +127,19 @@ def test_id_views_dlib_on_real_photos():
     assert r.backbones["identity"]["sha256"].startswith("55533b28")
     r01 = IdViews().compute(ctx, "dlib-cos01")
     assert r01.value == pytest.approx((r.value + 1) / 2)
+
+
+def test_variants_share_embeddings_within_a_context():
+    calls = []
+
+    class Counting(PixelBackbone):
+        def embed(self, images):
+            calls.append(len(images))
+            return super().embed(images)
+
+    imgs = _identical_views(4, 2)
+    ctx = FakeCtx(sets={"views": _set(imgs, 4, 2)}, options={"identity_backbone": Counting()})
+    a = IdViews().compute(ctx, "cos")
+    b = IdViews().compute(ctx, "cos01")
+    assert sum(calls) == len(imgs)  # embedded once for both variants
+    assert b.value == pytest.approx((a.value + 1) / 2)

@@ -103,6 +103,8 @@ def test_geometry_oracle_near_zero_and_perturbed_positive(scene):
     rr = Geometry().compute(_ctx(head, pert), "rmse")
     assert 1.5e-3 < rp.value < 3.5e-3
     assert rr.value >= rp.value
+    rm = Geometry().compute(_ctx(head, pert), "median")
+    assert 1.5e-3 < rm.value < 3.5e-3
 
 
 def test_flame_spread_with_stub_estimator(monkeypatch, scene):

@@ -25,6 +25,11 @@ def small_dir(tmp_path_factory):
     return synthetic.make_synthetic_head(preset="small", seed=0, out_dir=tmp_path_factory.mktemp("synth-small"))
 
 
+@pytest.fixture(scope="module")
+def small_data(small_dir):
+    return load_flame_data(small_dir)
+
+
 def test_all_serialisations_give_the_same_model(tiny_dir):
     with open(tiny_dir / "generic_model_chumpy.pkl", "rb") as fh, pytest.raises(ModuleNotFoundError):
         pickle.load(fh, encoding="latin1")
@@ -52,8 +57,8 @@ def _lmk(out, i):
     return out.landmarks[:, i]
 
 
-def test_jaw_opens_the_mouth_and_leaves_the_scalp(small_dir):
-    model = HeadModel(load_flame_data(small_dir), dtype=torch.float64)
+def test_jaw_opens_the_mouth_and_leaves_the_scalp(small_data):
+    model = HeadModel(small_data, dtype=torch.float64)
     jaw = torch.zeros(3, 15, dtype=torch.float64)
     jaw[:, 6] = torch.tensor([0.0, 0.2, 0.4])
     out = model(pose=jaw)
@@ -69,8 +74,8 @@ def test_jaw_opens_the_mouth_and_leaves_the_scalp(small_dir):
     assert moved[scalp].max() < 1e-12 and moved[model.masks["lips"]].max() > 1e-3
 
 
-def test_eyelids_close_the_upper_lids(small_dir):
-    model = HeadModel(load_flame_data(small_dir), dtype=torch.float64)
+def test_eyelids_close_the_upper_lids(small_data):
+    model = HeadModel(small_data, dtype=torch.float64)
     assert model.has_eyelids
     open_, closed = model(), model(eyelids=torch.tensor([[1.0, 1.0]]))
     for up, low in ((37, 41), (38, 40), (43, 47), (44, 46)):
@@ -86,10 +91,10 @@ def _face_normals(verts, faces):
 
 
 @pytest.mark.parametrize("yaw_deg", [20.0, 35.0, -20.0, -35.0])
-def test_deca_sign_picks_the_silhouette_row(small_dir, yaw_deg):
+def test_deca_sign_picks_the_silhouette_row(small_data, yaw_deg):
     """Head yawed about +y, camera on +z: the side turning away must use contour points on the silhouette
     (normal perpendicular to the view, n_z ~ 0). The pinned +yaw convention does; the flipped one does not."""
-    data = load_flame_data(small_dir)
+    data = small_data
     pose = torch.zeros(1, 15, dtype=torch.float64)
     pose[0, 1] = np.radians(yaw_deg)
     away = slice(9, 17) if yaw_deg > 0 else slice(0, 8)  # iBUG 9..16 are on +x, 0..7 on -x
@@ -117,3 +122,17 @@ def test_matches_the_generators_own_reference_lbs(tiny_dir):
         out = model(**p)
         np.testing.assert_allclose(out.vertices[0].numpy(), ref.vertices, rtol=0, atol=1e-10)
         np.testing.assert_allclose(out.joints[0].numpy(), ref.joints, rtol=0, atol=1e-10)
+
+
+def test_generator_variants_load_or_fail_clearly(tmp_path, tiny_dir):
+    from omnibench.errors import OmnibenchError
+
+    bad = synthetic.make_synthetic_head(preset="tiny", seed=0, out_dir=tmp_path / "c350", columns=350)
+    with pytest.raises(OmnibenchError, match="350.*400"):
+        load_head_model(bad / "generic_model_chumpy.pkl")
+    alt = synthetic.make_synthetic_head(preset="tiny", seed=0, out_dir=tmp_path / "alt", f_dtype="int64",
+                                        kintree_sentinel=False)
+    ref = load_flame_data(tiny_dir)
+    other = load_flame_data(alt)
+    np.testing.assert_array_equal(other.faces, ref.faces)
+    assert other.parents.tolist() == ref.parents.tolist() == [-1, 0, 1, 1, 1]

@@ -227,3 +227,13 @@ def test_model_without_side_files_has_no_landmarks(tmp_path):
     assert model.masks == {} and not model.has_eyelids
     with pytest.raises(OmnibenchError, match="no eyelid blendshapes"):
         model(eyelids=torch.ones(1, 2))
+
+
+def test_torch_tensor_calls_only_accept_numeric_arrays(tmp_path):
+    good = pickle.PROTO + b"\x02" + b"ctorch\ntensor\n" + pickle.dumps(np.arange(3), protocol=2)[2:-1] + b"\x85R."
+    (tmp_path / "good.pkl").write_bytes(good)
+    assert torch.equal(load_pickle(tmp_path / "good.pkl"), torch.arange(3))
+    bad = pickle.PROTO + b"\x02" + b"ctorch\ntensor\nX\x02\x00\x00\x00hi\x85R."
+    (tmp_path / "bad.pkl").write_bytes(bad)
+    with pytest.raises(OmnibenchError, match="torch.tensor"):
+        load_pickle(tmp_path / "bad.pkl")

@@ -73,6 +73,7 @@ def test_background_fills_misses_and_mask_is_coverage(toy):
     partial = (out.mask[0] > 0) & (out.mask[0] < 1)
     assert partial.any()  # anti-aliased silhouette
     assert ((out.mask[0] == 1) <= torch.isfinite(out.depth[0])).all()
+    assert torch.isinf(out.depth[out.mask == 0]).all()
 
 
 def test_bad_inputs_raise(toy):

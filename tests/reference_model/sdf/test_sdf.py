@@ -72,7 +72,7 @@ def test_gradients_flow_to_every_parameter(sphere_head):
 
 
 def test_training_step_is_deterministic_and_checkpoint_round_trips(tmp_path, sphere_head):
-    a = train(TINY, tmp_path / "a.pt", head=sphere_head, quiet=True)
+    a = train(TINY, tmp_path / "new" / "dir" / "a.pt", head=sphere_head, quiet=True)
     b = train(TINY, tmp_path / "b.pt", head=sphere_head, quiet=True)
     ma, mb = load_sdf(a, head=sphere_head), load_sdf(b, head=sphere_head)
     for (k, va), vb in zip(ma.state_dict().items(), mb.state_dict().values()):

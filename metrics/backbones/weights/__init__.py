@@ -1,0 +1,1 @@
+"""Shipped weights of the identity backbones (package data: ``*.pt``)."""
