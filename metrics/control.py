@@ -20,8 +20,9 @@ better. Variants (``name@variant``; the default is marked *):
 
 Failures (``detected == False``) are counted in ``failures`` and scored as the null estimate (zero
 coefficients, frontal camera), never dropped; ``details.value_detected_only`` gives the value over the
-detected samples alone. The estimator comes from the context (``ctx.options['estimator']`` or
-``ctx.estimator``; default ``regressor``) and is run once per context for all three metrics.
+detected samples alone. The estimator comes from the context (``--option estimator=NAME|module:Class``,
+``--option estimator.KEY=VALUE`` for its options; default ``regressor`` when weights for the head model
+exist, else ``landmark-fit``) and runs once per context for all three metrics.
 """
 
 from __future__ import annotations
@@ -64,11 +65,36 @@ _MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _MEMO_FALLBACK: dict[int, tuple[Any, ControlPairs]] = {}
 
 
+def _coerce(value: Any) -> Any:
+    """``--option`` values arrive as strings: turn numbers into int/float."""
+    if not isinstance(value, str):
+        return value
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def default_estimator(head: Any) -> str:
+    """``regressor`` when weights for ``head`` ship or sit in the cache, else ``landmark-fit``."""
+    from metrics.estimators.regressor import find_weights
+
+    return DEFAULT_ESTIMATOR if find_weights(getattr(head, "sha256", None)) else "landmark-fit"
+
+
 def estimator_spec(ctx: Any) -> tuple[str, dict[str, Any]]:
-    """Estimator name/``module:Class`` and its options chosen for this evaluation context."""
-    options = dict(getattr(ctx, "options", None) or {})
-    spec = options.get("estimator") or getattr(ctx, "estimator", None) or DEFAULT_ESTIMATOR
+    """Estimator name/``module:Class`` and its options for this context: ``--option estimator=NAME`` and
+    ``--option estimator.KEY=VALUE`` (e.g. ``estimator.weights=PATH``), or ``ctx.estimator``; default
+    :func:`default_estimator`."""
+    options = getattr(ctx, "options", None)
+    options = dict(options) if isinstance(options, dict) else {}
+    spec = options.get("estimator") or getattr(ctx, "estimator", None)
     est_opts = dict(options.get("estimator_options") or {})
+    est_opts.update({k.split(".", 1)[1]: _coerce(v) for k, v in options.items() if k.startswith("estimator.")})
+    if not spec:
+        spec = default_estimator(ctx.head_model())
     return str(spec), est_opts
 
 

@@ -125,3 +125,10 @@ class Estimator(ABC):
     def describe(self) -> dict[str, Any]:
         """``{"name", "version", "sha256"}`` identifying the estimator and its weights."""
         return {"name": self.name, "version": self.version, "sha256": None}
+
+    @staticmethod
+    def commands() -> Any:
+        """The module implementing ``omnibench estimators train|eval`` (reached via the registry)."""
+        from metrics.estimators import commands
+
+        return commands

@@ -94,6 +94,10 @@ class FlameFitter:
         return FitResult(*res[:4], landmark_rmse=res[4] * scale)
 
     def _fit(self, residual, b: int, weights: torch.Tensor | None, which: str):
+        with torch.enable_grad():  # callers may run under no_grad (evaluation loops)
+            return self._fit_impl(residual, b, weights, which)
+
+    def _fit_impl(self, residual, b: int, weights: torch.Tensor | None, which: str):
         cfg, dev = self.cfg, self.device
         w = torch.ones(b, 68, device=dev) if weights is None else weights.to(dev, torch.float32)
         params = {

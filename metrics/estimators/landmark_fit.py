@@ -24,19 +24,24 @@ from omnibench.cameras import DEFAULT_RADIUS, EG3D_FOCAL, orbit_camera
 
 
 class LandmarkFitEstimator(Estimator):
-    """Options: ``detector`` (auto|fan|dlib), ``n_shape``, ``n_expression``, ``steps``, ``max_rmse``,
-    ``focal``, ``radius``."""
+    """68 detected 2D landmarks + FLAME fitted by optimisation.
+
+    Options: ``detector`` (auto|fan|dlib), ``n_shape``, ``n_expression``, ``steps``, ``max_rmse``, ``focal``,
+    ``radius``, ``shape_prior``, ``expression_prior``."""
 
     name = "landmark-fit"
     version = 1
 
     def __init__(self, head_model: Any, device: str = "cpu", detector: str = "auto", n_shape: int = 50,
                  n_expression: int = 50, steps: int = 200, max_rmse: float = 0.05, focal: float = EG3D_FOCAL,
-                 radius: float = DEFAULT_RADIUS) -> None:
+                 radius: float = DEFAULT_RADIUS, shape_prior: float = 1e-2, expression_prior: float = 1e-2) -> None:
         super().__init__(head_model, device)
         self.detector_kind = detector
         self._detector = None
-        self.fitter = FlameFitter(head_model, FitterConfig(n_shape=n_shape, n_expression=n_expression, steps=steps), device)
+        # priors stronger than the fitter's noise-free defaults: detected landmarks are off by pixels
+        cfg = FitterConfig(n_shape=n_shape, n_expression=n_expression, steps=steps, shape_prior=shape_prior,
+                           expression_prior=expression_prior)
+        self.fitter = FlameFitter(head_model, cfg, device)
         self.max_rmse, self.focal, self.radius = max_rmse, focal, radius
 
     @property

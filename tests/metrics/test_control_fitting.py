@@ -83,7 +83,8 @@ def test_landmark_fit_estimator_recovers_the_camera(head):
     jaw[:, 6] = torch.tensor([0.05, 0.15, 0.25])
     cam = orbit_camera(torch.tensor([0.3, -0.2, 0.0]), torch.tensor([0.1, 0.0, -0.15]))
     px, _ = project(head(shape=shape, expression=expr, pose=jaw).landmarks, cam, RES)
-    est = LandmarkFitEstimator(head, n_shape=20, n_expression=10)
+    # exact landmarks: the fitter's weak (noise-free) priors instead of the estimator's detection-noise defaults
+    est = LandmarkFitEstimator(head, n_shape=20, n_expression=10, shape_prior=1e-5, expression_prior=1e-5)
     out = est.estimate_from_landmarks(px, RES, torch.ones(b), torch.tensor([True, True, True])).validate()
     assert out.detected.all() and (out.pose[:, 0:3] == 0).all()
     assert per_sample_rotation_error_deg(cam, torch.zeros(b, 15), out.camera, out.pose).max() < 1.0
@@ -103,3 +104,11 @@ def test_dlib_landmarks_on_a_real_photo():
     p = lm.points[0]
     assert 150 < float(p[:, 0].mean()) < 320 and 60 < float(p[:, 1].mean()) < 230
     assert float(p[36:42, 1].mean()) < float(p[48:60, 1].mean())  # eyes above the mouth
+
+
+def test_fitter_works_under_no_grad(head):
+    shape, expr, pose = _flame_516_params(1, head, seed=6)
+    lm = head(shape=shape, expression=expr, pose=pose).landmarks
+    with torch.no_grad():
+        fit = FlameFitter(head, FitterConfig(rigid_steps=5, steps=5, refine_iters=2)).fit_3d(lm)
+    assert torch.isfinite(fit.pose).all()

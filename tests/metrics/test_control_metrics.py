@@ -136,3 +136,9 @@ def test_estimates_are_shared_between_metrics(controls, monkeypatch):
     ASD().compute(ctx, "l1")
     APD().compute(ctx, "camera")
     assert sum(calls) == N  # one pass over the set, in ctx.batch_size chunks
+
+
+def test_estimator_options_from_command_line_strings(controls):
+    ctx = FakeContext(controls, FakeHead(), MOCK)
+    ctx.options = {"estimator": MOCK, "estimator.sigma_expr": "0.3"}  # as `--option KEY=VALUE` delivers them
+    assert AED().compute(ctx, "rmse").value == pytest.approx(0.3, rel=0.05)

@@ -1,0 +1,235 @@
+"""``regressor``: a small CNN that reads FLAME controls off an image (OmniAvatar-style encoder).
+
+Trained on renders of one head model with known controls (:mod:`metrics.estimators.training`,
+``omnibench estimators train``). It predicts shape (first ``n_shape``), expression (first
+``n_expression``), neck and jaw axis-angle, camera yaw/pitch (an orbit camera at the training radius and
+focal, looking at the head origin) and a face/no-face logit. Input: the image resized (antialiased
+bilinear) to ``res`` px (default 64). BatchNorm runs in eval mode, so estimates do not depend on batching.
+
+Weights are looked up by the head model's ``sha256`` among ``metrics/estimators/weights/*.pt`` and
+``<cache>/estimators/*.pt``; each ``.pt`` has a ``.json`` sidecar pinning its sha256, the head model and the
+command that produced it. ``weights=PATH`` overrides the lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from metrics.estimators.base import Estimator, FlameEstimate, images_to_float
+from omnibench.cameras import orbit_camera
+from omnibench.errors import CheckpointError, MissingAssetError, OmnibenchError
+
+CHECKPOINT_KIND = "omnibench-flame-regressor"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DETECT_THRESHOLD = 0.5
+
+
+def cache_weights_dir() -> Path:
+    try:
+        from omnibench.assets import cache_root
+    except ImportError:  # pragma: no cover
+        return Path(os.environ.get("OMNIBENCH_CACHE", "~/.cache/omnibench")).expanduser() / "estimators"
+    return Path(cache_root()) / "estimators"
+
+
+def _block(cin: int, cout: int, double: bool = True) -> nn.Sequential:
+    layers = [nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+    if double:
+        layers += [nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class RegressorNet(nn.Module):
+    """Stride-2 conv blocks (``res`` -> ``res/16``; the first block has one conv, the others two), flatten,
+    MLP -> ``n_out`` values + 1 face logit. About 10 M multiply-adds per 64 px image (CPU-trainable)."""
+
+    def __init__(self, n_out: int, res: int = 64, widths: tuple[int, ...] = (16, 32, 64, 96), hidden: int = 256,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        if res % 16:
+            raise OmnibenchError(f"regressor resolution must be a multiple of 16, got {res}")
+        chans = (3, *widths)
+        self.features = nn.Sequential(*[_block(chans[i], chans[i + 1], double=i > 0) for i in range(len(widths))])
+        side = res // 2 ** len(widths)
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(widths[-1] * side * side, hidden),
+                                  nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, n_out + 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def center_crop(x: torch.Tensor, crop: float) -> torch.Tensor:
+    """Keep the central ``crop`` fraction of each side (the orbit camera keeps the face there)."""
+    if crop >= 1.0:
+        return x
+    h, w = x.shape[-2:]
+    ch, cw = max(1, round(h * crop)), max(1, round(w * crop))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return x[..., top : top + ch, left : left + cw]
+
+
+def preprocess(images: torch.Tensor, res: int, crop: float = 1.0) -> torch.Tensor:
+    """uint8/float ``(B, 3, H, W)`` -> central ``crop`` -> float ``(B, 3, res, res)``, normalised to about
+    zero mean, unit range."""
+    x = center_crop(images_to_float(images), crop)
+    if x.shape[-2:] != (res, res):
+        x = nn.functional.interpolate(x, size=(res, res), mode="bilinear", antialias=True, align_corners=False)
+    return (x - 0.5) / 0.25
+
+
+def output_layout(n_shape: int, n_expression: int) -> dict[str, slice]:
+    """Where each group sits in the (de-normalised) output vector."""
+    sizes = (("shape", n_shape), ("expression", n_expression), ("neck", 3), ("jaw", 3), ("yaw", 1), ("pitch", 1))
+    out, i = {}, 0
+    for name, n in sizes:
+        out[name] = slice(i, i + n)
+        i += n
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_checkpoint(path: Path, net: RegressorNet, config: dict[str, Any], mean: torch.Tensor, std: torch.Tensor,
+                    sidecar: dict[str, Any]) -> str:
+    """Write ``path`` (fp16 weights) and ``path.json`` atomically; returns the file's sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
+    blob = {"kind": CHECKPOINT_KIND, "format_version": 1, "config": config, "mean": mean.float(), "std": std.float(),
+            "state_dict": state}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    digest = sha256_file(path)
+    meta = {"kind": CHECKPOINT_KIND, "file": path.name, "sha256": digest, **sidecar}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.json.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, str(path) + ".json")
+    return digest
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    side = Path(str(path) + ".json")
+    if not side.is_file():
+        raise CheckpointError(f"regressor weights '{path}' have no sidecar '{side.name}' pinning their sha256")
+    try:
+        return json.loads(side.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"corrupt sidecar '{side}': {exc}") from None
+
+
+def load_checkpoint(path: Path) -> tuple[RegressorNet, dict[str, Any], torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """Verify ``path`` against its sidecar's sha256 and build the network (eval mode, float32)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingAssetError(f"regressor weights '{path}' not found")
+    meta = read_sidecar(path)
+    digest = sha256_file(path)
+    if digest != meta.get("sha256"):
+        raise CheckpointError(f"regressor weights '{path}' do not match their pinned sha256 ({digest} != {meta.get('sha256')})")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupt file to the user
+        raise CheckpointError(f"cannot read regressor weights '{path}': {exc}") from None
+    if not isinstance(blob, dict) or blob.get("kind") != CHECKPOINT_KIND:
+        raise CheckpointError(f"'{path}' is not an omnibench FLAME regressor checkpoint")
+    cfg = blob["config"]
+    net = RegressorNet(cfg["n_out"], cfg["res"], tuple(cfg["widths"]), cfg["hidden"], cfg.get("dropout", 0.0))
+    try:
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+    except RuntimeError as exc:
+        raise CheckpointError(f"regressor weights '{path}' do not fit this network version: {exc}") from None
+    net.eval()
+    return net, cfg, blob["mean"], blob["std"], meta
+
+
+def find_weights(head_sha256: str | None, dirs: list[Path] | None = None) -> Path | None:
+    """The first ``*.pt`` (sorted by name) whose sidecar names the head model ``head_sha256``."""
+    for d in dirs if dirs is not None else [WEIGHTS_DIR, cache_weights_dir()]:
+        for pt in sorted(Path(d).glob("*.pt")) if Path(d).is_dir() else []:
+            try:
+                meta = read_sidecar(pt)
+            except CheckpointError:
+                continue
+            if head_sha256 and meta.get("head", {}).get("sha256") == head_sha256:
+                return pt
+    return None
+
+
+class RegressorEstimator(Estimator):
+    """Small CNN trained on renders of the head model (the synthetic profile's default).
+
+    Options: ``weights`` (a ``.pt`` path; default: looked up by the head model's sha256)."""
+
+    name = "regressor"
+    version = 1
+
+    def __init__(self, head_model: Any, device: str = "cpu", weights: str | None = None) -> None:
+        super().__init__(head_model, device)
+        head_sha = getattr(head_model, "sha256", None)
+        path = Path(weights).expanduser() if weights else find_weights(head_sha)
+        if path is None:
+            raise MissingAssetError(
+                f"no regressor weights for head model '{getattr(head_model, 'name', head_model)}' "
+                f"(sha256 {head_sha}); train them with `omnibench estimators train --head <head> --out "
+                f"{cache_weights_dir()}/regressor-<name>.pt` or pass weights=PATH"
+            )
+        self.net, self.cfg, self.mean, self.std, self.meta = load_checkpoint(path)
+        trained_for = self.meta.get("head", {}).get("sha256")
+        if head_sha and trained_for and trained_for != head_sha:
+            raise CheckpointError(
+                f"regressor weights '{path}' were trained for head model {self.meta['head'].get('name')} "
+                f"(sha256 {trained_for}), not '{getattr(head_model, 'name', '?')}' ({head_sha})"
+            )
+        self.path = path
+        self.net.to(self.device)
+        self.layout = output_layout(self.cfg["n_shape"], self.cfg["n_expression"])
+
+    @torch.no_grad()
+    def estimate(self, images: torch.Tensor) -> FlameEstimate:
+        x = preprocess(images, self.cfg["res"], self.cfg.get("crop", 1.0)).to(self.device)
+        raw = self.net(x).float().cpu()
+        return decode_outputs(raw, self.mean, self.std, self.cfg)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "sha256": self.meta.get("sha256"),
+                "weights": self.path.name, "head": self.meta.get("head")}
+
+
+def decode_outputs(raw: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, cfg: dict[str, Any]) -> FlameEstimate:
+    """Network output ``(B, n_out + 1)`` -> :class:`FlameEstimate` (de-normalised, orbit camera)."""
+    lay = output_layout(cfg["n_shape"], cfg["n_expression"])
+    vals = raw[:, :-1] * std + mean
+    conf = torch.sigmoid(raw[:, -1])
+    pose = torch.zeros(raw.shape[0], 15)
+    pose[:, 3:6], pose[:, 6:9] = vals[:, lay["neck"]], vals[:, lay["jaw"]]
+    camera = orbit_camera(vals[:, lay["yaw"]][:, 0], vals[:, lay["pitch"]][:, 0], cfg["radius"], cfg["focal"])
+    return FlameEstimate(
+        shape=vals[:, lay["shape"]].contiguous(),
+        expression=vals[:, lay["expression"]].contiguous(),
+        pose=pose,
+        camera=camera,
+        confidence=conf,
+        detected=conf >= DETECT_THRESHOLD,
+    )

@@ -1,0 +1,269 @@
+"""Training and held-out evaluation of the ``regressor`` estimator.
+
+Data: an EG3D-style labelled dataset (``DIR/dataset.json`` with ``labels`` (cameras) and ``flame``
+entries, see docs/architecture.md), either given (``--data DIR``) or rendered for a head model by
+``omnibench.data.synth.synthesize_dataset`` (the ``oracle`` generator with FFHQ-like controls) into the
+cache. Targets: shape (first ``n_shape``), expression (first ``n_expression``), neck and jaw axis-angle,
+camera yaw/pitch (:func:`omnibench.cameras.yaw_pitch_of`), each standardised by its training mean/std.
+Face/no-face: a logit trained with procedurally generated non-face images (iid noise at several block
+sizes, smoothed noise, colour gradients, patch-shuffled renders) so pure-noise images are reported as
+undetected. Everything is seeded; on CPU with the same torch version and thread count the weights are
+bit-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from metrics.control_math import per_sample_rotation_error_deg
+from metrics.estimators.regressor import RegressorNet, center_crop, decode_outputs, output_layout, preprocess
+from omnibench.cameras import DEFAULT_RADIUS, EG3D_FOCAL, yaw_pitch_of
+from omnibench.errors import OmnibenchError
+from omnibench.generators.base import Controls
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 6000
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    dropout: float = 0.3
+    crop: float = 1.0  # central fraction of the image the network sees (applied when reading the data)
+    res: int = 64
+    widths: tuple[int, ...] = (16, 32, 64, 96)
+    hidden: int = 256
+    negatives: float = 0.1  # fraction of each batch that is non-face images
+    seed: int = 0
+    threads: int = 1  # on shared CPUs one thread is several times faster than two
+
+
+@dataclass
+class LabelledImages:
+    images: torch.Tensor  # (N, 3, R, R) uint8
+    controls: Controls
+    head: dict[str, Any]  # {"name", "sha256", "spec"?}
+    source: dict[str, Any]
+
+
+def read_dataset(path: str | Path, res: int | None = None, limit: int | None = None, crop: float = 1.0) -> LabelledImages:
+    """Load an EG3D-style dataset folder (central ``crop`` of each image, resized to ``res`` if given)."""
+    from PIL import Image
+
+    root = Path(path).expanduser()
+    meta_path = root / "dataset.json" if root.is_dir() else root
+    if not meta_path.is_file():
+        raise OmnibenchError(f"'{root}' is not an EG3D-style dataset: dataset.json not found")
+    meta = json.loads(meta_path.read_text())
+    root = meta_path.parent
+    cams = {rel: c for rel, c in meta.get("labels", [])}
+    flame = {rel: f for rel, f in (meta.get("flame") or [])}
+    if not flame:
+        raise OmnibenchError(f"dataset '{root}' has no 'flame' labels: the regressor needs FLAME controls per image")
+    rels = [rel for rel, _ in meta["labels"] if rel in flame][:limit]
+    imgs, cam, shape, expr, pose = [], [], [], [], []
+    for rel in rels:
+        im = Image.open(root / rel).convert("RGB")
+        if res is not None and (im.size != (res, res) or crop < 1.0):
+            t = torch.from_numpy(np.array(im)).permute(2, 0, 1)[None].float() / 255
+            t = nn.functional.interpolate(center_crop(t, crop), size=(res, res), mode="bilinear", antialias=True,
+                                          align_corners=False)
+            imgs.append((t[0].clamp(0, 1) * 255).round().to(torch.uint8))
+        else:
+            imgs.append(torch.from_numpy(np.array(im)).permute(2, 0, 1))
+        cam.append(cams[rel])
+        f = flame[rel]
+        shape.append(f["shape"])
+        expr.append(f["expression"])
+        pose.append(f["pose"])
+    if not rels:
+        raise OmnibenchError(f"dataset '{root}' has no images with both camera and FLAME labels")
+    controls = Controls(torch.tensor(cam, dtype=torch.float32), torch.tensor(shape, dtype=torch.float32),
+                        torch.tensor(expr, dtype=torch.float32), torch.tensor(pose, dtype=torch.float32))
+    manifest = root / "manifest.json"
+    content = json.loads(manifest.read_text()).get("content_hash") if manifest.is_file() else None
+    return LabelledImages(torch.stack(imgs), controls, dict(meta.get("head_model") or {}),
+                          {"path": str(root), "n": len(rels), "content_hash": content})
+
+
+def render_dataset(head: str, n: int, res: int, seed: int, workers: int = 1, progress: bool = False) -> Path:
+    """Render ``n`` oracle samples of ``head`` (``synthesize_dataset``) into the cache (reused if present)."""
+    from metrics.estimators.regressor import cache_weights_dir
+    from omnibench.data.synth import synthesize_dataset
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in head)[-60:]
+    out = cache_weights_dir() / "data" / f"{safe}-n{n}-r{res}-s{seed}"
+    if (out / "manifest.json").is_file():
+        return out
+    synthesize_dataset(out, n=n, resolution=res, head=head, seed=seed, workers=workers, force=True, progress=progress,
+                       command=["omnibench.estimators.training.render_dataset", head, str(n), str(res), str(seed)])
+    return out
+
+
+def targets_from_controls(c: Controls, n_shape: int, n_expression: int) -> torch.Tensor:
+    """``(N, n_out)`` regression targets in :func:`output_layout` order."""
+
+    def fit(t: torch.Tensor, k: int) -> torch.Tensor:
+        return t[:, :k] if t.shape[1] >= k else nn.functional.pad(t, (0, k - t.shape[1]))
+
+    yp = yaw_pitch_of(c.camera.float())
+    return torch.cat([fit(c.shape.float(), n_shape), fit(c.expression.float(), n_expression), c.pose[:, 3:6].float(),
+                      c.pose[:, 6:9].float(), yp[:, :1], yp[:, 1:2]], 1)
+
+
+def make_negatives(n: int, res: int, g: torch.Generator, positives: torch.Tensor | None = None) -> torch.Tensor:
+    """Non-face uint8 images ``(n, 3, res, res)``: block noise, smoothed noise, gradients, shuffled patches."""
+    out = []
+    for _ in range(n):
+        kind = int(torch.randint(0, 4, (1,), generator=g))
+        if kind == 0:  # iid uniform noise at a random block size
+            block = [1, 2, 4, 8][int(torch.randint(0, 4, (1,), generator=g))]
+            x = torch.rand(1, 3, res // block, res // block, generator=g)
+            x = nn.functional.interpolate(x, size=(res, res), mode="nearest")[0]
+        elif kind == 1:  # smooth noise
+            x = torch.rand(1, 3, 8, 8, generator=g)
+            x = nn.functional.interpolate(x, size=(res, res), mode="bicubic", align_corners=False)[0].clamp(0, 1)
+        elif kind == 2:  # colour gradient
+            a, b = torch.rand(3, 1, 1, generator=g), torch.rand(3, 1, 1, generator=g)
+            ramp = torch.linspace(0, 1, res)[None, :, None] if bool(torch.rand(1, generator=g) < 0.5) else torch.linspace(0, 1, res)[None, None, :]
+            x = a + (b - a) * ramp.expand(3, res, res)
+        elif positives is not None:  # patch-shuffled render: face colours, no face layout
+            src = positives[int(torch.randint(0, positives.shape[0], (1,), generator=g))].float() / 255
+            p = res // 8
+            patches = src.unfold(1, p, p).unfold(2, p, p).reshape(3, 64, p, p)
+            patches = patches[:, torch.randperm(64, generator=g)].reshape(3, 8, 8, p, p).permute(0, 1, 3, 2, 4)
+            x = patches.reshape(3, res, res)
+        else:
+            x = torch.rand(3, res, res, generator=g)
+        out.append((x.clamp(0, 1) * 255).round().to(torch.uint8))
+    return torch.stack(out)
+
+
+def _augment(x: torch.Tensor, g: torch.Generator, shift: int = 3) -> torch.Tensor:
+    """Jitter on preprocessed images: random shifts of up to ``shift`` px (edge padding) so the network
+    cannot memorise pixel-exact renders, per-channel gain/bias and noise."""
+    b, _, h, w = x.shape
+    if shift > 0:
+        padded = nn.functional.pad(x, (shift, shift, shift, shift), mode="replicate")
+        off = torch.randint(0, 2 * shift + 1, (b, 2), generator=g)
+        x = torch.stack([padded[i, :, off[i, 0] : off[i, 0] + h, off[i, 1] : off[i, 1] + w] for i in range(b)])
+    gain = 1 + 0.15 * (torch.rand(b, 3, 1, 1, generator=g) * 2 - 1)
+    bias = 0.1 * (torch.rand(b, 3, 1, 1, generator=g) * 2 - 1)
+    noise = torch.randn(x.shape, generator=g) * (0.08 * torch.rand(b, 1, 1, 1, generator=g))
+    return x * gain + bias + noise
+
+
+def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: TrainConfig,
+                    log: Callable[[str], None] = print) -> tuple[RegressorNet, dict[str, Any], torch.Tensor, torch.Tensor, list]:
+    """Train from scratch; returns (net in eval mode, config dict, target mean, target std, loss history)."""
+    torch.manual_seed(cfg.seed)
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        g = torch.Generator().manual_seed(cfg.seed)
+        y = targets_from_controls(data.controls, n_shape, n_expression)
+        mean, std = y.mean(0), y.std(0).clamp_min(1e-3)
+        yn = (y - mean) / std
+        n_out = y.shape[1]
+        # group-balanced loss: shape, expression, neck, jaw, yaw, pitch weigh equally whatever their width
+        groups = output_layout(n_shape, n_expression)
+        w = torch.zeros(n_out)
+        for sl in groups.values():
+            w[sl] = 1.0 / ((sl.stop - sl.start) * len(groups))
+        net = RegressorNet(n_out, cfg.res, tuple(cfg.widths), cfg.hidden, cfg.dropout)
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+        x_all = data.images if data.images.shape[-1] == cfg.res else None
+        n_neg = max(1, round(cfg.batch_size * cfg.negatives)) if cfg.negatives > 0 else 0
+        n_pos = cfg.batch_size - n_neg
+        history, t0, running = [], time.time(), None
+        net.train()
+        for step in range(cfg.steps):
+            idx = torch.randint(0, data.images.shape[0], (n_pos,), generator=g)
+            imgs = (x_all if x_all is not None else data.images)[idx]
+            if n_neg:
+                imgs = torch.cat([imgs, make_negatives(n_neg, cfg.res, g, data.images)])
+            x = _augment(preprocess(imgs, cfg.res), g)
+            out = net(x)
+            reg = (nn.functional.smooth_l1_loss(out[:n_pos, :-1], yn[idx], beta=0.5, reduction="none").mean(0) * w).sum()
+            face = torch.cat([torch.ones(n_pos), torch.zeros(n_neg)])
+            cls = nn.functional.binary_cross_entropy_with_logits(out[:, -1], face)
+            loss = reg + 0.1 * cls
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            lv = float(loss.detach())
+            running = lv if running is None else 0.98 * running + 0.02 * lv
+            if step % 100 == 0 or step == cfg.steps - 1:
+                history.append({"step": step, "loss": running, "reg": float(reg.detach()), "cls": float(cls.detach())})
+                log(f"step {step:5d}/{cfg.steps}  loss {running:.4f}  reg {float(reg.detach()):.4f}  cls {float(cls.detach()):.4f}  "
+                    f"{time.time() - t0:.0f}s")
+        net.eval()
+    finally:
+        torch.set_num_threads(prev_threads)
+    config = {"n_out": n_out, "n_shape": n_shape, "n_expression": n_expression, "res": cfg.res,
+              "widths": list(cfg.widths), "hidden": cfg.hidden, "dropout": cfg.dropout,
+              "crop": cfg.crop, "radius": DEFAULT_RADIUS, "focal": EG3D_FOCAL,
+              "train": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}}
+    return net, config, mean, std, history
+
+
+@torch.no_grad()
+def heldout_errors(estimate_fn: Callable[[torch.Tensor], Any], data: LabelledImages, batch_size: int = 64,
+                   n_expression_cap: int = 50, n_shape_cap: int = 100) -> dict[str, float]:
+    """Errors of an estimator on labelled images: RMSEs in coefficient units (first 16 / all expression
+    columns, shape), jaw opening (rad), neck (rad), camera rotation (deg), detection rate, and the same
+    RMSEs for the trivial 'predict zero' estimator as a reference."""
+    parts = [estimate_fn(data.images[i : i + batch_size]) for i in range(0, data.images.shape[0], batch_size)]
+    from metrics.estimators.base import FlameEstimate
+
+    est = FlameEstimate.cat(parts)
+    c = data.controls
+    ne = min(c.expression.shape[1], est.expression.shape[1], n_expression_cap)
+    ns = min(c.shape.shape[1], est.shape.shape[1], n_shape_cap)
+    ns10 = min(ns, 10)
+    rmse = lambda a, b: float(((a.double() - b.double()) ** 2).mean().sqrt())  # noqa: E731
+    zero = lambda a: float((a.double() ** 2).mean().sqrt())  # noqa: E731
+    return {
+        "n": int(c.expression.shape[0]),
+        "detected": float(est.detected.float().mean()),
+        "expression_rmse": rmse(est.expression[:, :ne], c.expression[:, :ne]),
+        "expression_rmse_zero_baseline": zero(c.expression[:, :ne]),
+        "expression16_rmse": rmse(est.expression[:, :16], c.expression[:, :16]),
+        "expression16_rmse_zero_baseline": zero(c.expression[:, :16]),
+        "shape_rmse": rmse(est.shape[:, :ns], c.shape[:, :ns]),
+        "shape_rmse_zero_baseline": zero(c.shape[:, :ns]),
+        "shape10_rmse": rmse(est.shape[:, :ns10], c.shape[:, :ns10]),
+        "shape10_rmse_zero_baseline": zero(c.shape[:, :ns10]),
+        "jaw_rmse_rad": rmse(est.pose[:, 6:9], c.pose[:, 6:9]),
+        "neck_rmse_rad": rmse(est.pose[:, 3:6], c.pose[:, 3:6]),
+        "neck_rmse_zero_baseline": zero(c.pose[:, 3:6]),
+        "camera_deg": float(per_sample_rotation_error_deg(c.camera, c.pose, est.camera, est.pose).mean()),
+        "columns": {"expression": ne, "shape": ns},
+    }
+
+
+def regressor_estimate_fn(net: RegressorNet, cfg: dict[str, Any], mean: torch.Tensor, std: torch.Tensor):
+    def fn(images: torch.Tensor):
+        return decode_outputs(net(preprocess(images, cfg["res"], cfg.get("crop", 1.0))).float(), mean, std, cfg)
+
+    return fn
+
+
+def describe_layout(n_shape: int, n_expression: int) -> dict[str, list[int]]:
+    return {k: [v.start, v.stop] for k, v in output_layout(n_shape, n_expression).items()}
+
+
+def isfinite_dict(d: dict[str, Any]) -> bool:
+    return all(not isinstance(v, float) or math.isfinite(v) for v in d.values())

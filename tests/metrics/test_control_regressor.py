@@ -1,0 +1,96 @@
+"""Regressor: checkpoint round trip and pinning, training loop, batch independence, non-face rejection."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from metrics.estimators import load_estimator
+from metrics.estimators.regressor import RegressorEstimator, find_weights, load_checkpoint, save_checkpoint
+from metrics.estimators.training import (
+    LabelledImages,
+    TrainConfig,
+    make_negatives,
+    targets_from_controls,
+    train_regressor,
+)
+from omnibench.errors import CheckpointError, MissingAssetError
+from tests.metrics.control_fakes import FakeHead, random_controls
+
+
+def _toy_data(n: int = 64, res: int = 16) -> LabelledImages:
+    """Images whose mean colour encodes the first expression coefficient (a learnable toy task)."""
+    c = random_controls(n, n_shape=4, n_expr=3, seed=3)
+    img = torch.full((n, 3, res, res), 0.5)
+    img[:, 0] = (0.5 + 0.15 * c.expression[:, :1, None]).clamp(0, 1)
+    return LabelledImages((img * 255).round().to(torch.uint8), c, {"name": "fake", "sha256": FakeHead.sha256}, {})
+
+
+def _train_toy(tmp_path, steps: int = 60):
+    data = _toy_data()
+    cfg = TrainConfig(steps=steps, batch_size=16, res=16, widths=(4, 8, 8, 8), hidden=16, threads=1, lr=5e-3)
+    net, config, mean, std, hist = train_regressor(data, 4, 3, cfg, log=lambda s: None)
+    path = tmp_path / "reg.pt"
+    save_checkpoint(path, net, config, mean, std, {"head": {"name": "fake", "sha256": FakeHead.sha256}})
+    return data, path, hist
+
+
+def test_training_reduces_loss_and_checkpoint_round_trips(tmp_path):
+    data, path, hist = _train_toy(tmp_path)
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    est = load_estimator("regressor", FakeHead(), weights=str(path))
+    out = est.estimate(data.images[:5]).validate()
+    assert out.expression.shape == (5, 3) and out.shape.shape == (5, 4)
+    assert (out.pose[:, 0:3] == 0).all() and (out.pose[:, 9:] == 0).all()
+    # batch independence (BatchNorm in eval mode)
+    one = est.estimate(data.images[2:3])
+    assert torch.allclose(one.expression[0], out.expression[2], atol=1e-5)
+    meta = json.loads(path.with_suffix(".pt.json").read_text())
+    assert est.describe()["sha256"] == meta["sha256"]
+    assert find_weights(FakeHead.sha256, [tmp_path]) == path
+    assert find_weights("f" * 64, [tmp_path]) is None
+
+
+def test_tampered_or_foreign_weights_are_refused(tmp_path):
+    _, path, _ = _train_toy(tmp_path, steps=2)
+    other = FakeHead()
+    other.sha256 = "1" * 64
+    with pytest.raises(CheckpointError, match="trained for head model"):
+        RegressorEstimator(other, weights=str(path))
+    path.write_bytes(path.read_bytes() + b"x")
+    with pytest.raises(CheckpointError, match="pinned sha256"):
+        load_checkpoint(path)
+    with pytest.raises(MissingAssetError):
+        RegressorEstimator(other, weights=str(tmp_path / "missing.pt"))
+
+
+def test_missing_weights_message_names_the_train_command(monkeypatch, tmp_path):
+    import metrics.estimators.regressor as reg
+
+    monkeypatch.setattr(reg, "WEIGHTS_DIR", tmp_path)
+    other = FakeHead()
+    other.sha256 = "2" * 64
+    with pytest.raises(MissingAssetError, match="omnibench estimators train"):
+        RegressorEstimator(other)
+
+
+def test_targets_and_negatives_shapes():
+    c = random_controls(5, n_shape=2, n_expr=3)
+    y = targets_from_controls(c, 4, 2)
+    assert y.shape == (5, 4 + 2 + 3 + 3 + 2)
+    assert torch.equal(y[:, :2], c.shape) and (y[:, 2:4] == 0).all()
+    g = torch.Generator().manual_seed(0)
+    neg = make_negatives(8, 32, g, torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+    assert neg.shape == (8, 3, 32, 32) and neg.dtype == torch.uint8
+
+
+def test_cli_lists_estimators_and_rejects_bad_resolution(tmp_path, capsys):
+    from omnibench.cli import main
+
+    assert main(["estimators", "ls", "--json"]) == 0
+    names = {r["name"] for r in json.loads(capsys.readouterr().out)}
+    assert {"regressor", "landmark-fit"} <= names
+    assert main(["estimators", "train", "--res", "30", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "multiple of 16" in capsys.readouterr().err
