@@ -148,8 +148,8 @@ def test_small_helpers():
 
 @pytest.mark.parametrize("key, va, vb, why", [
     ("real", {"path": "a", "hash": "aaaa"}, {"path": "b", "hash": "bbbb"}, "real set aaaa vs bbbb"),
-    ("sampling", {"main": {"n": 5, "controls": {"kind": "prior", "sampler": "builtin-v1"}}},
-     {"main": {"n": 5, "controls": {"kind": "labels", "bank": "x"}}}, "controls of sample set 'main'"),
+    ("sampling", {"main": {"n": 5, "cache_key": "k1", "controls": {"kind": "prior", "sampler": "builtin-v1"}}},
+     {"main": {"n": 5, "cache_key": "k2", "controls": {"kind": "labels", "bank": "x"}}}, "controls of sample set 'main'"),
 ])
 def test_real_set_and_control_source_split_blocks(tmp_path, key, va, vb, why):
     a = write_run(tmp_path / "a.json", {"fid": metric(1.0)}, label="a", **{key: va})
