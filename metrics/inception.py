@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from omnibench.assets import sha256_file as file_sha256
 from omnibench.errors import MissingAssetError, OmnibenchError
 
 WEIGHTS_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
@@ -86,14 +87,6 @@ def source_torchscript_path() -> Path | None:
 
 def converted_weights_path() -> Path:
     return cache_root() / "weights" / WEIGHTS_FILENAME
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def resolve_inception_weights(path: str | os.PathLike[str] | None = None) -> Path:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from omnibench.assets import sha256_file as _file_sha256
 from omnibench.errors import MissingAssetError, OmnibenchError
 
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".tiff"})
@@ -438,14 +439,6 @@ def _open_zip(path: Path, trust_mtime: bool) -> ImageSet:
 def _open_stats(path: Path) -> ImageSet:
     stats = FeatureStats.load(path)
     return ImageSet("stats", path, (), None, _file_sha256(path), _stats=stats)
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def open_image_set(path: str | os.PathLike[str] | ImageSet, *, trust_mtime: bool = True) -> ImageSet:

@@ -7,9 +7,7 @@ count them as failures and never drop them silently.
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,14 +29,6 @@ class IdentityBackbone(ABC):
     def describe(self) -> dict[str, str]:
         """Provenance for ``MetricResult.backbones``."""
         return {"name": self.name, "sha256": self.sha256}
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def as_uint8_nchw(images: torch.Tensor | np.ndarray) -> np.ndarray:

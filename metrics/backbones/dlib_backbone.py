@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from metrics.backbones.base import IdentityBackbone, as_uint8_nchw, file_sha256, normalize_rows
+from metrics.backbones.base import IdentityBackbone, as_uint8_nchw, normalize_rows
+from omnibench.assets import sha256_file as file_sha256
 from omnibench.errors import MissingAssetError
 
 MODEL_FILES = {

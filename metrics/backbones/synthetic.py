@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from metrics.backbones.base import IdentityBackbone, as_uint8_nchw, file_sha256
+from metrics.backbones.base import IdentityBackbone, as_uint8_nchw
+from omnibench.assets import sha256_file as file_sha256
 from omnibench.errors import CheckpointError, MissingAssetError
 
 INPUT_SIZE = 64

@@ -245,7 +245,7 @@ def _train(args: argparse.Namespace, log=print) -> dict:
 
 def save_checkpoint(net: EmbedNet, meta: dict, out: Path) -> str:
     """Atomic write of the float16 checkpoint; returns its sha256."""
-    from metrics.backbones.base import file_sha256
+    from omnibench.assets import sha256_file as file_sha256
 
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}

@@ -13,7 +13,6 @@ command that produced it. ``weights=PATH`` overrides the lookup.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from metrics.estimators.base import Estimator, FlameEstimate, images_to_float
+from omnibench.assets import sha256_file
 from omnibench.cameras import orbit_camera
 from omnibench.errors import CheckpointError, MissingAssetError, OmnibenchError
 
@@ -93,14 +93,6 @@ def output_layout(n_shape: int, n_expression: int) -> dict[str, slice]:
         out[name] = slice(i, i + n)
         i += n
     return out
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_checkpoint(path: Path, net: RegressorNet, config: dict[str, Any], mean: torch.Tensor, std: torch.Tensor,

@@ -19,7 +19,6 @@ Location: an explicit path (file or folder), else ``$OMNIBENCH_FLAME``, else ``<
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import zipfile
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from omnibench.assets import sha256_file
 from omnibench.errors import MissingAssetError, OmnibenchError
 from omnibench.heads import landmarks as lm
 from omnibench.heads._pickle import load_npy, load_npy_stream, load_pickle
@@ -93,14 +93,6 @@ def cache_root() -> Path:
         return Path(_root())
     except ImportError:
         return Path(os.environ.get("OMNIBENCH_CACHE", "~/.cache/omnibench")).expanduser()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -18,22 +17,10 @@ from omnibench.errors import CheckpointError
 from reference_model.gan.config import GANConfig
 from reference_model.gan.encoder import ControlEncoder
 from reference_model.gan.generator import OmniAvatarG
+from reference_model.sdf.checkpoint import atomic_torch_save  # noqa: F401  (re-exported for gan.train)
 
 KIND = "omnibench.gan"
 FORMAT = 1
-
-
-def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_gan_checkpoint(path: str | os.PathLike) -> dict:

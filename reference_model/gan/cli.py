@@ -30,11 +30,12 @@ def register_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from omnibench.assets import sha256_file as file_sha256
     from omnibench.heads import load_head_model
     from reference_model.gan.config import ABLATIONS, CONFIGS
     from reference_model.gan.data import load_training_set
     from reference_model.gan.train import Trainer, export_release
-    from reference_model.sdf.checkpoint import file_sha256, load_sdf
+    from reference_model.sdf.checkpoint import load_sdf
 
     if args.config not in CONFIGS:
         raise OmnibenchError(f"unknown GAN config '{args.config}'; available: {', '.join(CONFIGS)}")

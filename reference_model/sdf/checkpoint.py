@@ -8,7 +8,6 @@ A checkpoint is a ``torch.save`` dict of plain types and tensors only (loaded wi
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -22,14 +21,6 @@ from reference_model.sdf.model import SemanticSDF
 
 KIND = "omnibench.sdf"
 FORMAT = 1
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_sdf(path: str | os.PathLike, model: SemanticSDF, head, step: int, optimizer=None) -> None:
@@ -48,12 +39,17 @@ def save_sdf(path: str | os.PathLike, model: SemanticSDF, head, step: int, optim
     }
     if optimizer is not None:
         ckpt["optimizer"] = optimizer.state_dict()
+    atomic_torch_save(ckpt, path)
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` through a temporary file in the same folder and ``os.replace`` (no partial files)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
     os.close(fd)
     try:
-        torch.save(ckpt, tmp)
+        torch.save(obj, tmp)
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 
+from omnibench.assets import sha256_file
 from omnibench.errors import OmnibenchError
 from omnibench.heads.synthetic.bases import SEMANTIC_EXPRESSIONS
 from omnibench.heads.synthetic.model import RNG_STREAMS, SynthHead, build_head
@@ -54,14 +55,6 @@ def default_dir(preset: str, seed: int, columns: int = 400, f_dtype: str = "uint
     if not kintree_sentinel:
         suffix += "-kneg"
     return cache_root() / "heads" / f"{GENERATOR_NAME}-{preset}-s{seed}-v{GENERATOR_VERSION}{suffix}"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _file_stats(directory: Path, rels: list[str]) -> dict[str, list[int]]:

@@ -7,12 +7,13 @@ import sys
 import pytest
 import torch
 
+from omnibench.assets import sha256_file as file_sha256
 from omnibench.generators import GENERATORS
 from omnibench.generators.base import Controls
 from omnibench.heads import load_head_model
 from reference_model.gan.data import load_training_set
 from reference_model.gan.train import Trainer, export_release
-from reference_model.sdf.checkpoint import file_sha256, load_sdf
+from reference_model.sdf.checkpoint import load_sdf
 from reference_model.sdf.config import SDFConfig
 from reference_model.sdf.train import train as train_sdf
 from tests.reference_model.gan.test_gan import CFG
