@@ -8,11 +8,10 @@ PY="${PYTHON:-python}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 ob() { "$PY" -m omnibench "$@"; }
 OUT=reports
-# Metrics that run offline on the synthetic profile (identity via the synthetic backbone shipped in
-# metrics/backbones/weights and via dlib, whose weights ship in a wheel). aed/apd/asd are left out until
-# their default estimator ('regressor') is merged: add them with OMNIBENCH_REPORT_METRICS=comma,list
-# (names or name@variant, as 'omnibench evaluate --metrics' takes them).
-METRICS="${OMNIBENCH_REPORT_METRICS:-fid,kid,id-views@synthetic,id-expr@synthetic,id-views@dlib,id-expr@dlib,mv-reproj,geometry}"
+# Metrics that run offline on the synthetic profile: identity via the synthetic backbone shipped in
+# metrics/backbones/weights and via dlib (weights in a wheel); AED/ASD/APD via the shipped regressor.
+# Override with OMNIBENCH_REPORT_METRICS=comma,list (names or name@variant, as 'omnibench evaluate --metrics').
+METRICS="${OMNIBENCH_REPORT_METRICS:-fid,kid,id-views@synthetic,id-expr@synthetic,id-views@dlib,id-expr@dlib,aed,asd,apd,mv-reproj,geometry}"
 RUNS=()
 mkdir -p "$OUT/runs" "$OUT/figures"
 
