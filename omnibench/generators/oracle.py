@@ -73,6 +73,14 @@ class OracleGenerator(Generator):
         """``ckpt`` is a head-model spec (``synthetic``, ``synthetic:tiny`` or a FLAME path); None = synthetic."""
         return cls(head=ckpt or "synthetic")
 
+    def at_resolution(self, resolution: int) -> Generator:
+        """A copy rendering natively at ``resolution`` px (the renderer has no fixed output size)."""
+        if resolution == self.resolution:
+            return self
+        twin = copy.copy(self)
+        twin.resolution = int(resolution)
+        return twin
+
     def _controls(self, controls: Controls) -> Controls:
         c = controls.to("cpu").fit_layout(self.flame_layout)
         shape, expression = c.shape, c.expression

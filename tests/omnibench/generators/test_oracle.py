@@ -129,3 +129,19 @@ def test_regions_of_the_synthetic_head_come_from_its_masks(small_head):
     assert r.mouth_centre[1] == pytest.approx(-0.035, abs=4e-3) and abs(r.mouth_centre[0]) < 1e-3
     assert r.scale == pytest.approx(1.0, abs=0.02)
     assert set(r.weights) >= {"lips", "eye_region", "scalp", "neck"}
+
+
+def test_at_resolution_renders_natively_and_leaves_the_original_alone():
+    import torch
+
+    from omnibench.cameras import orbit_camera
+    from omnibench.generators.base import Controls
+    from omnibench.generators.oracle import OracleGenerator
+
+    gen = OracleGenerator(head="synthetic:tiny", resolution=16, supersample=1)
+    big = gen.at_resolution(32)
+    assert gen.at_resolution(16) is gen and gen.resolution == 16 and big.resolution == 32
+    c = Controls(orbit_camera(torch.zeros(1), torch.zeros(1)), torch.zeros(1, 4), torch.zeros(1, 4), torch.zeros(1, 15))
+    z = torch.zeros(1, gen.z_dim)
+    assert big.synthesize(z, c).image.shape[-2:] == (32, 32)
+    assert gen.synthesize(z, c).image.shape[-2:] == (16, 16)
