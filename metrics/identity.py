@@ -70,14 +70,15 @@ def ci95(ctx: Any, values: np.ndarray) -> tuple[float, float] | None:
     )
 
 
-def _options(ctx: Any) -> dict[str, Any]:
+def options(ctx: Any) -> dict[str, Any]:
+    """``ctx.options`` (``--option KEY=VALUE`` of evaluate) or an empty dict."""
     opts = getattr(ctx, "options", None)
     return opts if isinstance(opts, dict) else {}
 
 
 def default_backbone_spec(ctx: Any) -> str | IdentityBackbone:
     """The context's identity backbone (see module docstring)."""
-    spec = _options(ctx).get("identity_backbone") or getattr(ctx, "identity_backbone", None)
+    spec = options(ctx).get("identity_backbone") or getattr(ctx, "identity_backbone", None)
     if spec:
         return spec
     head_spec = getattr(getattr(ctx, "generator", None), "head_model", None)

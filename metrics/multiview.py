@@ -36,10 +36,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from metrics.identity import memo
+from metrics.identity import ci95, memo, options
 from omnibench.cameras import split_camera
 from omnibench.errors import OmnibenchError
-from omnibench.metric_api import Metric, MetricResult, bootstrap_ci
+from omnibench.metric_api import Metric, MetricResult
 
 OCCLUSION_TOL = 0.01  # metres: a point this much behind B's surface is taken as occluded in B
 MASK_THRESHOLD = 0.5
@@ -165,21 +165,6 @@ def _to_float_images(images: torch.Tensor) -> torch.Tensor:
     return images.float().clamp(0, 1)
 
 
-def ci95(ctx: Any, values: np.ndarray) -> tuple[float, float] | None:
-    """Bootstrap 95% interval; resamples = the protocol's ``bootstrap`` (default 1000)."""
-    protocol = getattr(ctx, "protocol", None)
-    n_boot = int(getattr(protocol, "bootstrap", 1000) or 1000)
-    return (
-        bootstrap_ci(values, n_boot=n_boot, seed=int(getattr(ctx, "seed", 0) or 0))
-        if values.size >= 2
-        else None
-    )
-
-
-def _options(ctx: Any) -> dict[str, Any]:
-    opts = getattr(ctx, "options", None)
-    return opts if isinstance(opts, dict) else {}
-
 
 # ---------------------------------------------------------------- mv-reproj
 def _all_pairs(images, depth, valid, cams, group, member) -> list[dict[str, np.ndarray]]:
@@ -267,7 +252,7 @@ class MvReproj(Metric):
         n = int(s.images.shape[0])
         group = _ids(getattr(s, "group", None), n, "group")
         member = _ids(getattr(s, "member", None), n, "member")
-        spec = _options(ctx).get("estimator") or getattr(ctx, "estimator", None) or "regressor"
+        spec = options(ctx).get("estimator") or getattr(ctx, "estimator", None) or "regressor"
         try:
             from metrics.estimators import load_estimator
         except ImportError:
@@ -279,7 +264,7 @@ class MvReproj(Metric):
                 details={"reason": "no FLAME estimators installed (metrics.estimators)"},
             )
         model = ctx.head_model()
-        est_opts = dict(_options(ctx).get("estimator_options") or {})
+        est_opts = dict(options(ctx).get("estimator_options") or {})
         try:
             estimator = load_estimator(spec, model, device="cpu", **est_opts)
         except OmnibenchError as exc:
