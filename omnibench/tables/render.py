@@ -178,7 +178,8 @@ LATEX_END = "\\end{document}\n"
 
 # ---------------------------------------------------------------- HTML
 _CSS = """
-.omnibench-table table{border-collapse:collapse;margin:.4em 0 .6em 0;font-variant-numeric:tabular-nums}
+.omnibench-table table{border-collapse:collapse;margin:.4em 0 .6em 0;font-variant-numeric:tabular-nums;display:block;max-width:100%;overflow-x:auto}
+.omnibench-table td{white-space:nowrap}
 .omnibench-table th,.omnibench-table td{border-bottom:1px solid #ccc;padding:.25em .7em;text-align:right}
 .omnibench-table th:first-child,.omnibench-table td:first-child{text-align:left}
 .omnibench-table thead th{border-bottom:2px solid #333}
