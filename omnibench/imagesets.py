@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from omnibench.assets import cache_root as _cache_root
 from omnibench.assets import sha256_file as _file_sha256
 from omnibench.errors import MissingAssetError, OmnibenchError
 
@@ -38,14 +39,6 @@ STATS_EXTS = frozenset({".npz"})
 _BAD_MODES = ("I", "F", "I;16", "I;16B", "I;16L", "I;16N")  # > 8 bit: convert("RGB") would clip
 _MEMO_VERSION = 1
 _SHOW = 3  # offending names listed in error messages
-
-
-def _cache_root() -> Path:
-    try:
-        from omnibench.assets import cache_root  # type: ignore[attr-defined]
-    except ImportError:
-        return Path(os.environ.get("OMNIBENCH_CACHE", "~/.cache/omnibench")).expanduser()
-    return Path(cache_root())
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

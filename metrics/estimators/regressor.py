@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from metrics.estimators.base import Estimator, FlameEstimate, images_to_float
-from omnibench.assets import sha256_file
+from omnibench.assets import cache_root, sha256_file
 from omnibench.cameras import orbit_camera
 from omnibench.errors import CheckpointError, MissingAssetError, OmnibenchError
 
@@ -33,11 +33,7 @@ DETECT_THRESHOLD = 0.5
 
 
 def cache_weights_dir() -> Path:
-    try:
-        from omnibench.assets import cache_root
-    except ImportError:  # pragma: no cover
-        return Path(os.environ.get("OMNIBENCH_CACHE", "~/.cache/omnibench")).expanduser() / "estimators"
-    return Path(cache_root()) / "estimators"
+    return cache_root() / "estimators"
 
 
 def _block(cin: int, cout: int, double: bool = True) -> nn.Sequential:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from omnibench.assets import sha256_file
+from omnibench.assets import cache_root, sha256_file
 from omnibench.errors import MissingAssetError, OmnibenchError
 from omnibench.heads import landmarks as lm
 from omnibench.heads._pickle import load_npy, load_npy_stream, load_pickle
@@ -83,16 +83,6 @@ class FlameData:
 
 
 # ------------------------------------------------------------------------------------------ file helpers
-
-
-def cache_root() -> Path:
-    """``omnibench.assets.cache_root()`` when available, else ``$OMNIBENCH_CACHE`` or ``~/.cache/omnibench``."""
-    try:
-        from omnibench.assets import cache_root as _root  # type: ignore[import-not-found]
-
-        return Path(_root())
-    except ImportError:
-        return Path(os.environ.get("OMNIBENCH_CACHE", "~/.cache/omnibench")).expanduser()
 
 
 def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:

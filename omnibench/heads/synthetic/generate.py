@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 
-from omnibench.assets import sha256_file
+from omnibench.assets import cache_root, sha256_file
 from omnibench.errors import OmnibenchError
 from omnibench.heads.synthetic.bases import SEMANTIC_EXPRESSIONS
 from omnibench.heads.synthetic.model import RNG_STREAMS, SynthHead, build_head
@@ -29,15 +29,6 @@ MANIFEST = "manifest.json"
 VERIFIED = ".verified.json"  # (size, mtime, inode) of each file at the last successful hash check
 # files that are byte-identical aliases of generic_model.pkl (hard-linked where the filesystem allows)
 ALIASES = ("flame2023.pkl", "flame/FLAME_NEUTRAL.pkl")
-
-
-def cache_root() -> Path:
-    """Project cache root (``omnibench.assets.cache_root`` when present, else ``$OMNIBENCH_CACHE``)."""
-    try:
-        from omnibench.assets import cache_root as _root  # type: ignore[attr-defined]
-    except ImportError:
-        return Path(os.environ.get("OMNIBENCH_CACHE", "~/.cache/omnibench")).expanduser()
-    return Path(_root())
 
 
 def _options(columns: int, f_dtype: str, kintree_sentinel: bool) -> dict[str, object]:
