@@ -89,3 +89,17 @@ def gather_in_order(local: list[Any], local_indices: list[int], info: DistInfo) 
 def barrier(info: DistInfo) -> None:
     if info.active:
         dist.barrier()
+
+
+def average_gradients(params: Any, world_size: int) -> None:
+    """Data-parallel training step: replace each parameter's ``.grad`` by its mean over ranks (a missing
+    gradient counts as zero). Done by hand rather than through ``DistributedDataParallel`` because the
+    trainers call ``forward`` several times per step and differentiate through ``autograd.grad``
+    (gradient penalties, SDF normals), which DDP's reducer does not follow. No-op in one process."""
+    if world_size <= 1:
+        return
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+        p.grad /= world_size

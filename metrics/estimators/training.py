@@ -44,6 +44,7 @@ class TrainConfig:
     widths: tuple[int, ...] = (16, 32, 64, 96)
     hidden: int = 256
     negatives: float = 0.1  # fraction of each batch that is non-face images
+    shift: int = 3  # augmentation: random translation of up to this many pixels (at ``res``)
     seed: int = 0
     threads: int = 1  # on shared CPUs one thread is several times faster than two
 
@@ -193,7 +194,7 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
             imgs = (x_all if x_all is not None else data.images)[idx]
             if n_neg:
                 imgs = torch.cat([imgs, make_negatives(n_neg, cfg.res, g, data.images)])
-            x = _augment(preprocess(imgs, cfg.res), g)
+            x = _augment(preprocess(imgs, cfg.res), g, cfg.shift)
             out = net(x)
             reg = (nn.functional.smooth_l1_loss(out[:n_pos, :-1], yn[idx], beta=0.5, reduction="none").mean(0) * w).sum()
             face = torch.cat([torch.ones(n_pos), torch.zeros(n_neg)])

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from omnibench import __version__
+from omnibench.distributed import average_gradients
 from omnibench.errors import CheckpointError
 from reference_model.gan.checkpoint import atomic_torch_save, read_gan_checkpoint
 from reference_model.gan.config import GANConfig
@@ -123,13 +124,7 @@ class Trainer:
 
     def _sync_grads(self, params) -> None:
         """Average gradients over ranks (data parallel); a no-op in one process."""
-        if self.world == 1:
-            return
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            torch.distributed.all_reduce(p.grad)
-            p.grad /= self.world
+        average_gradients(params, self.world)
 
     # ---- one iteration ------------------------------------------------------------------------
     def labels(self, step: int, salt: int) -> dict[str, torch.Tensor]:

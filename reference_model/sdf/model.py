@@ -83,11 +83,10 @@ class SemanticSDF(nn.Module):
 
 
 def sdf_and_gradient(
-    model: SemanticSDF | nn.Module, x: torch.Tensor, cond: torch.Tensor, create_graph: bool = True
+    model: SemanticSDF, x: torch.Tensor, cond: torch.Tensor, create_graph: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(s, xbar, grad_x s)``; the gradient by autograd (kept in the graph for the losses)."""
     x = x.detach().requires_grad_(True)
-    fwd = getattr(model, "forward_cond", None) or model.module.forward_cond  # plain or DDP-wrapped
-    s, xbar = fwd(x, cond)
+    s, xbar = model.forward_cond(x, cond)
     (g,) = torch.autograd.grad(s.sum(), x, create_graph=create_graph)
     return s, xbar, g

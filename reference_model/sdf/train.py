@@ -1,8 +1,8 @@
 """Stage I training loop: ``omnibench train sdf --config tiny|full [--device cuda] [--resume]``.
 
 Data-parallel under ``torchrun`` (gloo on CPU, nccl on CUDA): each rank draws disjoint mesh slots of the
-same step (``SDFDataSource.training_batch``), gradients are averaged by DDP, rank 0 writes checkpoints
-and the ``log.jsonl`` beside them.
+same step (``SDFDataSource.training_batch``), gradients are averaged over ranks
+(:func:`omnibench.distributed.average_gradients`), rank 0 writes checkpoints and the ``log.jsonl`` beside them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from omnibench.distributed import average_gradients
 from omnibench.errors import OmnibenchError
 from reference_model.sdf.checkpoint import load_sdf, read_sdf_checkpoint, save_sdf
 from reference_model.sdf.config import CONFIGS, SDFConfig
@@ -74,7 +75,9 @@ def train(
         if "optimizer" in ckpt:
             opt.load_state_dict(ckpt["optimizer"])
         start = int(ckpt["step"])
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if world > 1:  # every rank starts from rank 0's weights
+        for t in model.state_dict().values():
+            torch.distributed.broadcast(t, 0)
     loader = torch.utils.data.DataLoader(
         StepStream(source, start, cfg.steps, rank, world), batch_size=None, num_workers=1, prefetch_factor=4
     ) if cfg.steps > start else []
@@ -84,9 +87,10 @@ def train(
     for step, batch in loader:
         for group in opt.param_groups:
             group["lr"] = cfg.lr * cfg.lr_decay ** (step // cfg.lr_decay_every)
-        terms = step_losses(net, batch, cfg, dev)
+        terms = step_losses(model, batch, cfg, dev)
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
+        average_gradients(model.parameters(), world)
         opt.step()
         done = step + 1
         if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
