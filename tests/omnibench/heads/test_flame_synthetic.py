@@ -136,3 +136,29 @@ def test_generator_variants_load_or_fail_clearly(tmp_path, tiny_dir):
     other = load_flame_data(alt)
     np.testing.assert_array_equal(other.faces, ref.faces)
     assert other.parents.tolist() == ref.parents.tolist() == [-1, 0, 1, 1, 1]
+
+
+def test_synthetic_identity_is_its_spec_not_its_last_bits(tiny_dir, tmp_path):
+    """LAPACK builds differ in the last bits of the bases, so a synthflame head is identified by its spec;
+    an edited model file (no longer the one its manifest lists) is identified by its bytes."""
+    import hashlib
+    import json
+    import shutil
+
+    ref = load_flame_data(tiny_dir / "generic_model.pkl")
+    assert ref.sha256 != hashlib.sha256((tiny_dir / "generic_model.pkl").read_bytes()).hexdigest()
+    assert load_head_model(tiny_dir).sha256 == ref.sha256 == load_head_model("synthetic:tiny").sha256
+    copy = tmp_path / "rebuilt"
+    shutil.copytree(tiny_dir, copy)
+    blob = bytearray((copy / "generic_model.pkl").read_bytes())
+    blob[len(blob) // 2] ^= 1  # one bit of the array payload, as another BLAS build would leave it
+    (copy / "generic_model.pkl").write_bytes(bytes(blob))
+    edited_sha = hashlib.sha256(bytes(blob)).hexdigest()
+    assert load_flame_data(copy / "generic_model.pkl", use_cache=False).sha256 == edited_sha  # manifest disagrees
+    man = json.loads((copy / "manifest.json").read_text())
+    man["files"]["generic_model.pkl"]["sha256"] = edited_sha  # the generator's own output on that machine
+    (copy / "manifest.json").write_text(json.dumps(man))
+    assert load_flame_data(copy / "generic_model.pkl", use_cache=False).sha256 == ref.sha256
+    man["seed"] = 1  # another spec is another head
+    (copy / "manifest.json").write_text(json.dumps(man))
+    assert load_flame_data(copy / "generic_model.pkl", use_cache=False).sha256 != ref.sha256
