@@ -106,3 +106,25 @@ def test_corrupt_or_foreign_checkpoints_are_refused(tmp_path, content):
         p.write_bytes(content)
     with pytest.raises(CheckpointError):
         load_sdf(p)
+
+
+def test_holes_are_capped_so_the_sign_is_defined_everywhere():
+    """A sphere with a cap cut away (like FLAME's neck and mouth): one boundary loop, closed by a fan, after
+    which no boundary is left and a point just inside the former hole is inside."""
+    import trimesh
+
+    from reference_model.sdf.data import boundary_loops, cap_faces, with_cap_centroids
+
+    m = trimesh.creation.icosphere(subdivisions=3, radius=0.1)
+    keep = m.triangles_center[:, 1] > -0.08  # cut the bottom cap: a hole of radius ~6 cm
+    faces = m.faces[keep]
+    loops = boundary_loops(faces)
+    assert len(loops) == 1 and len(loops[0]) > 6
+    capped = cap_faces(faces, loops, len(m.vertices))
+    verts = with_cap_centroids(np.asarray(m.vertices), loops)
+    assert boundary_loops(capped) == [] and verts.shape == (len(m.vertices) + 1, 3)
+    closed = trimesh.Trimesh(verts, capped, process=False)
+    assert closed.is_watertight and closed.is_winding_consistent and closed.volume > 0  # outward normals
+    probe = np.array([[0.0, -0.075, 0.0], [0.0, -0.09, 0.0], [0.0, 0.0, 0.0]])  # above the cap, below, centre
+    s = signed_distance(probe, verts, capped)
+    assert s[0] < 0 < s[1] and s[2] < -0.07
