@@ -32,11 +32,11 @@ def _log(msg: str) -> None:
 
 
 def _data(head: str, data: str | None, n: int, res: int, seed: int, workers: int, render_res: int | None = None,
-          crop: float = 1.0) -> Any:
+          crop: float = 1.0, prior: str = "ffhq") -> Any:
     if data:
         return read_dataset(data, res=res, crop=crop)
     t0 = time.time()
-    path = render_dataset(head, n, render_res or res, seed, workers=workers, progress=True)
+    path = render_dataset(head, n, render_res or res, seed, workers=workers, progress=True, prior=prior)
     _log(f"training data: {path} ({time.time() - t0:.0f}s)")
     return read_dataset(path, res=res, crop=crop)
 
@@ -50,7 +50,8 @@ def train_main(args: Any) -> dict[str, Any]:
     head_spec = args.head
     if not 0.1 <= args.crop <= 1.0:
         raise OmnibenchError(f"--crop must be in [0.1, 1], got {args.crop}")
-    data = _data(head_spec, args.data, args.n, args.res, args.seed, args.workers, args.render_res, args.crop)
+    data = _data(head_spec, args.data, args.n, args.res, args.seed, args.workers, args.render_res, args.crop,
+                 getattr(args, "prior", "ffhq"))
     head = load_head_model(head_spec)
     trained_sha = data.head.get("sha256")
     if args.data and trained_sha and trained_sha != head.sha256:

@@ -97,17 +97,21 @@ def read_dataset(path: str | Path, res: int | None = None, limit: int | None = N
                           {"path": str(root), "n": len(rels), "content_hash": content})
 
 
-def render_dataset(head: str, n: int, res: int, seed: int, workers: int = 1, progress: bool = False) -> Path:
-    """Render ``n`` oracle samples of ``head`` (``synthesize_dataset``) into the cache (reused if present)."""
+def render_dataset(head: str, n: int, res: int, seed: int, workers: int = 1, progress: bool = False,
+                   prior: str = "ffhq") -> Path:
+    """Render ``n`` oracle samples of ``head`` (``synthesize_dataset``, control ``prior``) into the cache
+    (reused if present)."""
     from metrics.estimators.regressor import cache_weights_dir
     from omnibench.data.synth import synthesize_dataset
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in head)[-60:]
-    out = cache_weights_dir() / "data" / f"{safe}-n{n}-r{res}-s{seed}"
+    tag = "" if prior == "ffhq" else f"-{prior}"
+    out = cache_weights_dir() / "data" / f"{safe}-n{n}-r{res}-s{seed}{tag}"
     if (out / "manifest.json").is_file():
         return out
     synthesize_dataset(out, n=n, resolution=res, head=head, seed=seed, workers=workers, force=True, progress=progress,
-                       command=["omnibench.estimators.training.render_dataset", head, str(n), str(res), str(seed)])
+                       prior=prior, command=["omnibench.estimators.training.render_dataset", head, str(n), str(res),
+                                             str(seed), prior])
     return out
 
 

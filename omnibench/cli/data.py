@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
     s.add_argument("--supersample", type=int, default=2, help="anti-aliasing samples per pixel side (default 2)")
     s.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    s.add_argument("--prior", default="ffhq", choices=("ffhq", "wide"),
+                   help="control distribution: ffhq (the protocols', default) or wide (every sample expressive)")
     s.set_defaults(func=_synth)
     v = sub.add_parser("verify", help="check a dataset's files against its manifest")
     v.add_argument("dir")
@@ -37,7 +39,7 @@ def _synth(args: argparse.Namespace) -> int:
 
     manifest = synthesize_dataset(args.out, n=args.n, resolution=args.res, head=args.head, seed=args.seed,
                                   workers=args.workers, supersample=args.supersample, force=args.force,
-                                  command=_command(args), progress=True)
+                                  command=_command(args), progress=True, prior=args.prior)
     print(json.dumps({"out": args.out, "n": manifest["n"], "content_hash": manifest["content_hash"]}))
     return 0
 
@@ -46,7 +48,7 @@ def _command(args: argparse.Namespace) -> list[str]:
     """The canonical command line that reproduces this dataset (workers included for the record)."""
     cmd = ["omnibench", "data", "synth", "--out", str(args.out), "--n", str(args.n), "--res", str(args.res),
            "--head", args.head, "--seed", str(args.seed), "--workers", str(args.workers),
-           "--supersample", str(args.supersample)]
+           "--supersample", str(args.supersample)] + (["--prior", args.prior] if args.prior != "ffhq" else [])
     return cmd + (["--force"] if args.force else [])
 
 

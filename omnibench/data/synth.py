@@ -8,7 +8,8 @@ Layout written (atomically: everything goes to a temporary sibling folder that i
                         "head_model": {"name", "sha256"}, "generator": {...}}
     DIR/manifest.json  per-file sha256, content hash, versions, seed, command
 
-Sample ``i`` uses ``sample_controls(1, seed, head, start_index=i)`` and ``sample_latents(1, seed, 64, i)``
+Sample ``i`` uses ``sample_controls(1, seed, head, start_index=i)`` (or ``sample_wide_controls`` with
+``prior="wide"``) and ``sample_latents(1, seed, 64, i)``
 (see :mod:`omnibench.data.sampling`), so the bytes depend on ``(seed, n, resolution, head, versions)`` and
 never on the number of worker processes. Work is split into fixed chunks of :data:`CHUNK` samples.
 """
@@ -32,7 +33,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from omnibench.data.sampling import SAMPLER_VERSION, sample_controls, sample_latents
+from omnibench.data.sampling import (
+    PRIORS,
+    SAMPLER_VERSION,
+    WIDE_SAMPLER_VERSION,
+    controls_for_prior,
+    sample_controls,
+    sample_latents,
+)
 from omnibench.errors import OmnibenchError
 from omnibench.render import APPEARANCE_VERSION, RENDERER_VERSION
 
@@ -63,10 +71,11 @@ def _f32_list(t: torch.Tensor) -> list[float]:
     return [float(x) for x in t.detach().cpu().to(torch.float32).numpy().astype(np.float32)]
 
 
-def _render_chunk(tmp: str, head: str, seed: int, start: int, count: int, resolution: int, supersample: int) -> list[dict]:
+def _render_chunk(tmp: str, head: str, seed: int, start: int, count: int, resolution: int, supersample: int,
+                  prior: str = "ffhq") -> list[dict]:
     """Render samples ``start .. start + count - 1`` into ``tmp/images``; return their records in order."""
     oracle = _oracle(head, resolution, supersample)
-    controls = sample_controls(count, seed, oracle.model, start_index=start)
+    controls = controls_for_prior(prior, count, seed, oracle.model, start_index=start)
     z = sample_latents(count, seed, oracle.z_dim, start_index=start)
     images = oracle.synthesize(z, controls).image_uint8().permute(0, 2, 3, 1).numpy()
     records = []
@@ -108,11 +117,16 @@ def synthesize_dataset(
     command: list[str] | None = None,
     progress: bool = False,
     chunk: int = CHUNK,
+    prior: str = "ffhq",
 ) -> dict:
     """Render ``n`` samples into ``out`` (see module docstring); returns the manifest dict.
 
     ``workers`` processes render ``chunk``-sized index ranges; neither changes a single output byte.
+    ``prior``: the control distribution, ``ffhq`` (the protocols') or ``wide`` (estimator training; see
+    :mod:`omnibench.data.sampling`).
     """
+    if prior not in PRIORS:
+        raise OmnibenchError(f"--prior must be one of {', '.join(PRIORS)}, got {prior!r}")
     for name, value, lo, hi in (("n", n, 1, 10_000_000), ("resolution", resolution, 16, 2048), ("seed", seed, 0, 2**63 - 1),
                                 ("workers", workers, 1, 256), ("supersample", supersample, 1, 8),
                                 ("chunk", chunk, 1, 100_000)):
@@ -128,7 +142,7 @@ def synthesize_dataset(
     try:
         (tmp / "images").mkdir()
         chunks = [(s, min(chunk, n - s)) for s in range(0, n, chunk)]
-        args = [(str(tmp), head, seed, s, c, resolution, supersample) for s, c in chunks]
+        args = [(str(tmp), head, seed, s, c, resolution, supersample, prior) for s, c in chunks]
         t0 = time.time()
         records: list[dict] = []
         if workers == 1:
@@ -157,10 +171,12 @@ def synthesize_dataset(
         manifest = {
             "format": FORMAT, "format_version": 1, "n": n, "resolution": resolution, "seed": seed,
             "generator": "omnibench.data.synth", "generator_version": SYNTH_VERSION,
-            "versions": {"synth": SYNTH_VERSION, "sampler": SAMPLER_VERSION, "renderer": RENDERER_VERSION,
+            "versions": {"synth": SYNTH_VERSION, "sampler": SAMPLER_VERSION if prior == "ffhq" else WIDE_SAMPLER_VERSION,
+                         "renderer": RENDERER_VERSION,
                          "appearance": APPEARANCE_VERSION, "numpy": np.__version__, "torch": torch.__version__,
                          "python": platform.python_version()},
-            "head_model": head_info, "sampler": "omnibench.data.synth.sample_controls(n, seed, head, start_index)",
+            "head_model": head_info, "prior": prior,
+            "sampler": "omnibench.data.sampling.controls_for_prior(prior, n, seed, head, start_index)",
             "latents": "omnibench.data.synth.sample_latents(n, seed, 64, start_index)",
             "command": command if command is not None else [os.path.basename(sys.argv[0]), *sys.argv[1:]],
             "content_hash": content_hash(files), "files": files,

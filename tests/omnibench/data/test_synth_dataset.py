@@ -12,6 +12,7 @@ import torch
 from omnibench.cameras import yaw_pitch_of
 from omnibench.cli import main
 from omnibench.data.dataset import HeadDataset
+from omnibench.data.sampling import controls_for_prior, sample_wide_controls
 from omnibench.data.synth import sample_controls, sample_latents, synthesize_dataset
 from omnibench.errors import MissingAssetError, OmnibenchError
 
@@ -53,6 +54,25 @@ def test_sample_controls_distribution():
     assert (sem > 1.5).float().mean() > 0.03  # with a tail of strong expressions
     assert (c.expression[:, [0, 6, 7]] >= 0).all()
     assert torch.equal(c.pose[:, :3], torch.zeros(3000, 3))
+
+
+def test_wide_prior_is_expressive_everywhere_and_keeps_view_and_identity():
+    w, f = sample_wide_controls(3000, 0, LAYOUT), sample_controls(3000, 0, LAYOUT)
+    parts = torch.cat([sample_wide_controls(4, 0, LAYOUT).expression, sample_wide_controls(6, 0, LAYOUT, 4).expression])
+    assert torch.equal(sample_wide_controls(10, 0, LAYOUT).expression, parts)  # per (seed, index)
+    sem = w.expression[:, :16]
+    assert sem.abs().mean(0).min().item() > 0.5  # every semantic column is far from 0 (|N(0, 0.7)|: 0.56) ...
+    assert (sem.abs().max(dim=1).values > 0.6).float().mean() > 0.99  # ... in every sample
+    assert f.expression[:, :16].abs().mean(0).max().item() < 0.25
+    assert (w.expression[:, [0, 6, 7]] >= 0).all()
+    yw, yf = yaw_pitch_of(w.camera), yaw_pitch_of(f.camera)
+    assert yw.std(0).sub(yf.std(0)).abs().max().item() < 0.02  # same view distribution
+    assert w.shape.std().item() == pytest.approx(1.0, abs=0.03)
+    assert w.pose[:, 6].min() >= 0 and w.pose[:, 6].max() <= 0.35 and w.pose[:, 6].median() > 0.12
+    assert not torch.equal(w.shape, f.shape)  # its own stream
+    assert torch.equal(controls_for_prior("wide", 3, 0, LAYOUT).pose, w.pose[:3])
+    with pytest.raises(OmnibenchError, match="unknown control prior"):
+        controls_for_prior("ffhq2", 3, 0, LAYOUT)
 
 
 def test_bad_sampler_inputs():
@@ -154,3 +174,15 @@ def test_cli_synth_verify_sheet(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 1 and manifest["command"][:3] == ["omnibench", "data", "synth"]
     assert np.all([len(v) == 64 for v in manifest["files"].values()])
+
+
+def test_cli_synth_wide_prior_labels_follow_the_wide_sampler(tmp_path, capsys):
+    out = tmp_path / "wide"
+    assert main(["data", "synth", "--out", str(out), "--n", "2", "--res", "24", "--head", HEAD, "--seed", "3",
+                 "--prior", "wide"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["prior"] == "wide" and manifest["command"][-2:] == ["--prior", "wide"]
+    labels = HeadDataset(out).controls()
+    assert torch.allclose(labels.expression, sample_wide_controls(2, 3, LAYOUT).expression[:, : labels.expression.shape[1]])
+    with pytest.raises(OmnibenchError, match="--prior"):
+        synthesize_dataset(tmp_path / "y", n=2, resolution=24, head=HEAD, prior="narrow")
