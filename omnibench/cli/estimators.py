@@ -37,9 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--render-res", type=int, default=None, help="resolution of the rendered training images (default --res)")
     t.add_argument("--crop", type=float, default=1.0, help="central fraction of each image the network sees (default 1)")
     t.add_argument("--n", type=int, default=4000, help="rendered training images when --data is not given (default 4000)")
-    t.add_argument("--prior", default="wide", choices=("ffhq", "wide"),
-                   help="control distribution of the rendered training images (default wide: every sample "
-                        "expressive; held-out errors are always measured under ffhq, the protocols' prior)")
+    t.add_argument("--prior", default="ffhq", choices=("ffhq", "wide"),
+                   help="control distribution of the rendered training images: ffhq (default, the protocols') or "
+                        "wide (every sample expressive); held-out errors are always measured under ffhq")
     t.add_argument("--seed", type=int, default=1000, help="data seed of the rendered training images (default 1000)")
     t.add_argument("--heldout", type=int, default=256, help="held-out renders (data seed 2000) to report errors on; 0 = none")
     t.add_argument("--n-shape", type=int, default=100, help="shape coefficients predicted (default 100)")
