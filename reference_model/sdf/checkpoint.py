@@ -42,6 +42,14 @@ def save_sdf(path: str | os.PathLike, model: SemanticSDF, head, step: int, optim
     atomic_torch_save(ckpt, path)
 
 
+def export_release(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy a training checkpoint without its optimiser state (the file Stage II and ``eval-sdf`` need)."""
+    ckpt = read_sdf_checkpoint(src)
+    ckpt.pop("optimizer", None)
+    atomic_torch_save(ckpt, dst)
+    return Path(dst)
+
+
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     """``torch.save`` through a temporary file in the same folder and ``os.replace`` (no partial files)."""
     p = Path(path)

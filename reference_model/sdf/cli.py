@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
     p.add_argument("--steps", type=int, default=None, help="override the config's step count")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--release", default=None, help="also export the final weights without optimiser state here")
     p.set_defaults(func=_run_train)
 
 
@@ -29,7 +31,12 @@ def _run_train(args: argparse.Namespace) -> int:
 
     cfg = config_from_name(args.config).with_overrides(head=args.head, steps=args.steps, seed=args.seed)
     out = train(cfg, Path(args.out), device=args.device, resume=args.resume)
-    print(json.dumps({"checkpoint": str(out), "config": cfg.name, "steps": cfg.steps}))
+    result = {"checkpoint": str(out), "config": cfg.name, "steps": cfg.steps}
+    if args.release and int(os.environ.get("RANK", "0")) == 0:
+        from reference_model.sdf.checkpoint import export_release
+
+        result["release"] = str(export_release(out, Path(args.release)))
+    print(json.dumps(result))
     return 0
 
 

@@ -51,7 +51,6 @@ def write_images(model: SemanticSDF, head, out_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from reference_model.sdf.data import signed_distance
 
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = model.cfg
@@ -66,7 +65,7 @@ def write_images(model: SemanticSDF, head, out_dir: Path) -> list[Path]:
     with torch.no_grad():
         s_pred, _ = model.forward_cond(torch.tensor(pts, dtype=torch.float32)[None], cond)
     s_pred = s_pred[0].numpy().reshape(zz.shape)
-    s_true = signed_distance(pts, verts, source.faces).reshape(zz.shape)
+    s_true = source.signed_distance(pts, verts).reshape(zz.shape)
     fig, ax = plt.subplots(1, 2, figsize=(9, 5), constrained_layout=True)
     for a, s, title in ((ax[0], s_pred, "W: predicted s"), (ax[1], s_true, "exact signed distance")):
         im = a.contourf(zz, yy, s, levels=30, cmap="RdBu")

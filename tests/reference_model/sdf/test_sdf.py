@@ -128,3 +128,39 @@ def test_holes_are_capped_so_the_sign_is_defined_everywhere():
     probe = np.array([[0.0, -0.075, 0.0], [0.0, -0.09, 0.0], [0.0, 0.0, 0.0]])  # above the cap, below, centre
     s = signed_distance(probe, verts, capped)
     assert s[0] < 0 < s[1] and s[2] < -0.07
+
+
+def test_head_is_the_union_of_its_closed_components(sphere_head):
+    """Like the eyeballs poking through FLAME's skin: a small sphere half inside a big one. Surface samples
+    lie on the union's boundary only, and the signed distance is the union's (min over components)."""
+    import trimesh
+
+    from reference_model.sdf.data import face_components
+
+    big = trimesh.creation.icosphere(subdivisions=3, radius=0.1)
+    small = trimesh.creation.icosphere(subdivisions=2, radius=0.03)
+    small_v = np.asarray(small.vertices) + [0.1, 0.0, 0.0]  # centred on the big sphere's surface
+    verts = torch.tensor(np.concatenate([big.vertices, small_v]), dtype=torch.float32)
+    faces = torch.tensor(np.concatenate([big.faces, small.faces + len(big.vertices)]), dtype=torch.int64)
+
+    class TwoSpheres(torch.nn.Module):
+        name, sha256 = "two-spheres", "two"
+
+        def __init__(self):
+            super().__init__()
+            self.faces = faces
+
+        def forward(self, shape, expression, pose, translation=None):
+            return type("Out", (), {"vertices": verts[None].expand(shape.shape[0], -1, -1)})()
+
+    src = SDFDataSource(TwoSpheres(), TINY.with_overrides(n_surface=400, n_off_surface=400))
+    assert [len(c) for c in src.components] == [len(big.faces), len(small.faces)]
+    assert [len(c) for c in face_components(faces.numpy(), len(verts))] == [len(big.faces), len(small.faces)]
+    b = src.training_batch(0)
+    p = b.surface.reshape(-1, 3).double()
+    in_big = p.norm(dim=1) < 0.1 - 2e-3
+    in_small = (p - torch.tensor([0.1, 0.0, 0.0], dtype=torch.float64)).norm(dim=1) < 0.03 - 2e-3
+    assert not (in_big | in_small).any()  # no sample on a part of a sphere that lies inside the other
+    probe = np.array([[0.12, 0.0, 0.0], [0.095, 0.0, 0.0], [0.0, 0.0, 0.0], [0.2, 0.0, 0.0]])
+    s = src.signed_distance(probe, verts.double().numpy())
+    assert s[0] == pytest.approx(-0.01, abs=2e-3) and s[1] < 0 and s[2] < -0.09 and s[3] == pytest.approx(0.07, abs=2e-3)
