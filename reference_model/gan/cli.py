@@ -17,7 +17,8 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", default="tiny", help="tiny (2 CPU cores) or ffhq512 (GPU)")
     p.add_argument("--data", required=True, help="EG3D-style dataset folder with FLAME labels")
-    p.add_argument("--sdf", required=True, help="Stage I checkpoint (omnibench train sdf)")
+    p.add_argument("--sdf", default=None,
+                   help="Stage I checkpoint (omnibench train sdf); default: the shipped reference_model/checkpoints/sdf-tiny.pt")
     p.add_argument("--ablation", default="full", help="full, no-prior, no-enc, no-dynamic or eg3d")
     p.add_argument("--out", default="runs/gan/tiny", help="run folder (checkpoint.pt, log.jsonl, samples)")
     p.add_argument("--release", default=None, help="also export a release checkpoint (no D/optimisers) here")
@@ -44,6 +45,10 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / "checkpoint.pt").exists() and not args.resume:
         raise OmnibenchError(f"'{out}' already holds a run: pass --resume to continue it or choose another --out")
+    if args.sdf is None:
+        from reference_model.sdf.release import SHIPPED_SDF
+
+        args.sdf = str(SHIPPED_SDF)
     cfg = CONFIGS[args.config].with_overrides(steps=args.steps, batch=args.batch, seed=args.seed, **ABLATIONS[args.ablation])
     sdf_ckpt_head = __import__("reference_model.sdf.checkpoint", fromlist=["read_sdf_checkpoint"]).read_sdf_checkpoint(args.sdf)
     head = load_head_model(sdf_ckpt_head["config"]["head"])

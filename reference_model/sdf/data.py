@@ -11,16 +11,15 @@ and ground-truth canonical correspondences.
 * Holes are capped first (:func:`boundary_loops`, :func:`cap_faces`): FLAME is open at the neck and at
   the mouth slit, so each boundary loop is closed by a fan of triangles to the loop's centroid (a flat
   neck cap and a membrane across the lips that follows the jaw). Without caps the sign flips across the
-  open mouth where the distance is not small, a discontinuity the MLP smears into a spurious cavity
-  behind the lips (seen in the SDF slice of the first tiny run: 97.5 % sign accuracy). The capped surface
+  open mouth where the distance is not small, a discontinuity no MLP can represent. The capped surface
   is what W represents: its zero level set, normals and correspondences (a cap point maps to the same
   fan triangle and barycentrics on the capped template). Eyeballs are separate closed meshes.
 * The head is the *union* of closed solids: the capped skin and each eyeball (separate closed meshes that
   poke through the skin). Signed distance = the minimum over components of libigl's exact point-mesh
   distance with the sign from the *generalised winding number* (negative inside). A single winding
   number over all components would make the eyeball surfaces inside the skin zero-distance surfaces with
-  no sign change, which an SDF cannot represent (the second tiny run grew a cavity around the eyes and
-  reached 97.0 % sign accuracy). Surface samples are drawn on the union's boundary only: a point of one
+  no sign change, which an SDF cannot represent (the first two tiny runs, with one winding number over
+  everything, grew a cavity around the eyes and reached 97.5 % and 97.0 % sign accuracy). Surface samples are drawn on the union's boundary only: a point of one
   component that lies inside another is rejected.
 """
 

@@ -1,0 +1,1 @@
+"""Release checkpoints of the reference model that ship with omnibench (see docs/reference-model.md)."""
