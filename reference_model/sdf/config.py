@@ -38,7 +38,7 @@ class SDFConfig:
     w_offsurface: float = 300.0  # |s - s*| on off-surface points (ground-truth distances are available)
     w_semantic: float = 500.0
     # optimisation
-    steps: int = 4000
+    steps: int = 6000
     lr: float = 1e-3
     lr_decay_every: int = 1000
     lr_decay: float = 0.5
