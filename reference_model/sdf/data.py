@@ -31,6 +31,7 @@ import igl
 import numpy as np
 import torch
 
+from omnibench.heads.synthetic.mesh import boundary_loops  # noqa: F401 - part of this module's API
 from reference_model.sdf.config import SDFConfig
 
 POSE_DIM = 15
@@ -116,24 +117,6 @@ def signed_distance(points: np.ndarray, verts: np.ndarray, faces: np.ndarray) ->
         sign_type=igl.SIGNED_DISTANCE_TYPE_WINDING_NUMBER,
     )[0]
     return s
-
-
-def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
-    """Vertex loops of the mesh's boundary, each ordered along its faces' edge direction."""
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    directed = set(map(tuple, edges.tolist()))
-    succ = {a: b for a, b in edges.tolist() if (b, a) not in directed}
-    loops, seen = [], set()
-    for start in sorted(succ):
-        if start in seen:
-            continue
-        loop, v = [], start
-        while v not in seen:
-            seen.add(v)
-            loop.append(v)
-            v = succ[v]
-        loops.append(np.array(loop, dtype=np.int64))
-    return loops
 
 
 def cap_faces(faces: np.ndarray, loops: list[np.ndarray], n_vertices: int) -> np.ndarray:
