@@ -51,7 +51,7 @@ def train_main(args: Any) -> dict[str, Any]:
     if not 0.1 <= args.crop <= 1.0:
         raise OmnibenchError(f"--crop must be in [0.1, 1], got {args.crop}")
     data = _data(head_spec, args.data, args.n, args.res, args.seed, args.workers, args.render_res, args.crop,
-                 getattr(args, "prior", "ffhq"))
+                 args.prior)
     head = load_head_model(head_spec)
     trained_sha = data.head.get("sha256")
     if args.data and trained_sha and trained_sha != head.sha256:

@@ -64,28 +64,34 @@ def layout_of(head: object) -> tuple[int, int]:
         raise OmnibenchError(f"head must be a head model or name with n_shape/n_expression, got {type(head).__name__}") from exc
 
 
-def _one_wide(rng: np.random.Generator, n_shape: int, n_expr: int) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
+def _view_and_shape(rng: np.random.Generator, n_shape: int) -> tuple[float, float, np.ndarray]:
     yaw = float(np.clip(rng.normal(0.0, 0.3), -0.9, 0.9))
     pitch = float(np.clip(rng.normal(0.0, 0.12), -0.36, 0.36))
-    shape = rng.normal(0.0, 1.0, N_SHAPE)[:n_shape]
+    return yaw, pitch, rng.normal(0.0, 1.0, N_SHAPE)[:n_shape]
+
+
+def _pose(rng: np.random.Generator, wide: bool) -> np.ndarray:
+    pose = np.zeros(POSE_DIM)
+    pose[3:6] = rng.normal(0.0, 0.05, 3)
+    pose[6] = rng.uniform(0.0, 0.35) if wide else 0.35 * rng.beta(1.2, 4.0)
+    gaze = np.clip(rng.normal(0.0, 0.1, 2), -0.3, 0.3)
+    pose[9:11] = gaze
+    pose[12:14] = gaze
+    return pose
+
+
+def _one_wide(rng: np.random.Generator, n_shape: int, n_expr: int) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
+    yaw, pitch, shape = _view_and_shape(rng, n_shape)
     expr = np.empty(N_EXPRESSION)
     expr[:N_SEMANTIC] = rng.normal(0.0, 0.7, N_SEMANTIC)
     expr[N_SEMANTIC:] = rng.normal(0.0, 0.35, N_EXPRESSION - N_SEMANTIC)
     for c in ONE_SIDED:
         expr[c] = abs(expr[c])
-    pose = np.zeros(POSE_DIM)
-    pose[3:6] = rng.normal(0.0, 0.05, 3)
-    pose[6] = rng.uniform(0.0, 0.35)
-    gaze = np.clip(rng.normal(0.0, 0.1, 2), -0.3, 0.3)
-    pose[9:11] = gaze
-    pose[12:14] = gaze
-    return yaw, pitch, shape, expr[:n_expr], pose
+    return yaw, pitch, shape, expr[:n_expr], _pose(rng, wide=True)
 
 
 def _one(rng: np.random.Generator, n_shape: int, n_expr: int) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
-    yaw = float(np.clip(rng.normal(0.0, 0.3), -0.9, 0.9))
-    pitch = float(np.clip(rng.normal(0.0, 0.12), -0.36, 0.36))
-    shape = rng.normal(0.0, 1.0, N_SHAPE)[:n_shape]
+    yaw, pitch, shape = _view_and_shape(rng, n_shape)
     expressive = rng.random() >= 0.65
     expr = np.empty(N_EXPRESSION)
     expr[:N_SEMANTIC] = rng.normal(0.0, 0.15, N_SEMANTIC)
@@ -98,13 +104,7 @@ def _one(rng: np.random.Generator, n_shape: int, n_expr: int) -> tuple[float, fl
         expr[cols] = amp * np.where(np.isin(cols, ONE_SIDED), 1.0, sign)
     for c in ONE_SIDED:
         expr[c] = abs(expr[c])
-    pose = np.zeros(POSE_DIM)
-    pose[3:6] = rng.normal(0.0, 0.05, 3)
-    pose[6] = 0.35 * rng.beta(1.2, 4.0)
-    gaze = np.clip(rng.normal(0.0, 0.1, 2), -0.3, 0.3)
-    pose[9:11] = gaze
-    pose[12:14] = gaze
-    return yaw, pitch, shape, expr[:n_expr], pose
+    return yaw, pitch, shape, expr[:n_expr], _pose(rng, wide=False)
 
 
 def sample_controls(n: int, seed: int, head: object = "synthetic", start_index: int = 0) -> Controls:

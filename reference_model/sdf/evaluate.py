@@ -51,7 +51,6 @@ def write_images(model: SemanticSDF, head, out_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = model.cfg
     source = SDFDataSource(head, cfg)
