@@ -32,7 +32,10 @@ class GANConfig:
     samples_fine: int = 12
     box_center: tuple[float, float, float] = (0.0, -0.01, 0.0)
     box_half: float = 0.2  # tri-plane / sampling box half-size
-    density_scale: float = 100.0  # sigma = density_scale * softplus(raw), 1/m
+    density_scale: float = 100.0  # sigma = density_scale * softplus(raw - density_shift), 1/m
+    # starts the volume nearly empty (0.7/m; optical depth ~0.3 across the box) so L_prior and D see the head;
+    # with a shift of 1 (EG3D's) the box starts as fog of optical depth ~12 hiding it
+    density_shift: float = 5.0
     decoder_hidden: int = 64
     feature_channels: int = 16  # decoded feature channels; the first 3 are the raw RGB
     expr_embed: int = 16  # phi(beta, theta) width
@@ -40,10 +43,10 @@ class GANConfig:
     sr_channels: int = 32
     d_channels: int = 32
     # losses
-    r1_gamma: float = 0.1
+    r1_gamma: float = 1.0  # 0.1 let D win outright within 150 tiny steps (loss_d 0.04)
     kappa: float = 0.005  # metres: sigma* = (1/kappa) sigmoid(-s/kappa)
     gamma_prior: float = 50.0  # 1/m: decay exp(-gamma |s|)
-    w_prior: float = 0.01
+    w_prior: float = 1.0  # L_prior ~5 at the start: geometry locks early within a short CPU budget
     w_enc: float = 1.0
     w_enc_vertex: float = 100.0  # vertex and landmark distances are in metres
     w_enc_landmark: float = 100.0
@@ -51,7 +54,7 @@ class GANConfig:
     batch: int = 8
     steps: int = 2000
     lr_g: float = 2.5e-3
-    lr_d: float = 2.5e-3
+    lr_d: float = 1e-3
     betas: tuple[float, float] = (0.0, 0.99)
     ema_beta: float = 0.99
     encoder_steps: int = 600

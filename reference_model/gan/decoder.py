@@ -2,7 +2,7 @@
 
 ``phi`` embeds the expression ``beta`` and the jaw/neck pose ``theta``; ``Phi`` is EG3D's small MLP
 decoder extended with that embedding. With ``dynamic=False`` the embedding is dropped (ablation).
-Outputs: ``sigma (B, N)`` density in 1/m (``density_scale * softplus(raw)``) and features ``(B, N, F)``
+Outputs: ``sigma (B, N)`` density in 1/m (``density_scale * softplus(raw - density_shift)``) and features ``(B, N, F)``
 whose first three channels are the raw colour in [0, 1].
 """
 
@@ -15,9 +15,10 @@ from torch.nn import functional as F
 
 class DynamicDecoder(nn.Module):
     def __init__(self, triplane_channels: int, n_expression: int, hidden: int, out_features: int,
-                 expr_embed: int, density_scale: float, dynamic: bool = True) -> None:
+                 expr_embed: int, density_scale: float, dynamic: bool = True,
+                 density_shift: float = 1.0) -> None:
         super().__init__()
-        self.dynamic, self.density_scale = dynamic, density_scale
+        self.dynamic, self.density_scale, self.density_shift = dynamic, density_scale, density_shift
         self.phi = nn.Sequential(nn.Linear(n_expression + 6, expr_embed), nn.Softplus(), nn.Linear(expr_embed, expr_embed)) if dynamic else None
         d_in = triplane_channels + (expr_embed if dynamic else 0)
         self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.Softplus(), nn.Linear(hidden, 1 + out_features))
@@ -29,6 +30,6 @@ class DynamicDecoder(nn.Module):
             code = self.phi(torch.cat([expression, pose[:, 3:9]], dim=1))
             x = torch.cat([feats, code[:, None, :].expand(-1, feats.shape[1], -1)], dim=-1)
         out = self.net(x)
-        sigma = self.density_scale * F.softplus(out[..., 0] - 1.0)
+        sigma = self.density_scale * F.softplus(out[..., 0] - self.density_shift)
         f = torch.sigmoid(out[..., 1:]) * (1 + 2e-3) - 1e-3
         return sigma, f

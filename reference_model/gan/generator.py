@@ -41,13 +41,18 @@ class GOutput:
 class OmniAvatarG(nn.Module):
     def __init__(self, cfg: GANConfig, sdf: nn.Module | None) -> None:
         super().__init__()
+        # W's Softplus(beta=100) drives most pre-activations far negative, where exp() underflows to
+        # denormals; on x86 CPUs those are ~6x slower (measured: 0.8 s of a 1.9 s tiny step). Flushing them
+        # to zero changes values below 1e-38 only.
+        torch.set_flush_denormal(True)
         if cfg.use_sdf and sdf is None:
             raise ValueError("use_sdf=True needs a Stage I SDF")
         self.cfg = cfg
         self.mapping = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.mapping_layers)
         self.synthesis = TriplaneSynthesis(cfg.w_dim, cfg.synthesis_channels, cfg.triplane_res, cfg.triplane_channels)
         self.decoder = DynamicDecoder(cfg.triplane_channels, cfg.n_expression, cfg.decoder_hidden,
-                                      cfg.feature_channels, cfg.expr_embed, cfg.density_scale, cfg.dynamic)
+                                      cfg.feature_channels, cfg.expr_embed, cfg.density_scale, cfg.dynamic,
+                                      cfg.density_shift)
         self.superres = SuperResolution(cfg.feature_channels, cfg.sr_channels, cfg.image_res)
         self.sdf = sdf if cfg.use_sdf else None
         if self.sdf is not None:

@@ -51,7 +51,7 @@ def train_encoder(cfg: GANConfig, data: TrainingSet, quiet: bool = False) -> Con
         loss.backward()
         opt.step()
         if not quiet and (step + 1) % max(1, cfg.encoder_steps // 5) == 0:
-            print(f"[encoder] step {step + 1}/{cfg.encoder_steps} mse {float(loss):.4f}", file=sys.stderr)
+            print(f"[encoder] step {step + 1}/{cfg.encoder_steps} mse {float(loss.detach()):.4f}", file=sys.stderr)
     return E.eval().requires_grad_(False)
 
 
