@@ -65,12 +65,15 @@ def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cp
             named = ckpt
     elif ckpt in GENERATORS:
         cls = GENERATORS.get(ckpt)
+    elif not Path(ckpt).exists() and (shipped := _named_checkpoint(ckpt)) is not None:
+        cls, path = shipped
     else:
         path = Path(ckpt)
         if not path.exists():
+            names = [*GENERATORS.names(), *named_checkpoints()]
             raise CheckpointError(
-                f"checkpoint '{ckpt}' not found: pass an existing file or a built-in generator"
-                f"{suggest(ckpt, GENERATORS.names())} ({', '.join(GENERATORS.names())})"
+                f"checkpoint '{ckpt}' not found: pass an existing file, a built-in generator or a shipped "
+                f"checkpoint{suggest(ckpt, names)} ({', '.join(names)})"
             )
         cls = _detect_generator(path)
     if path is not None:
@@ -101,6 +104,24 @@ def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cp
         "description": gen.describe(),
     }
     return gen, info
+
+
+def named_checkpoints() -> dict[str, tuple[type[Generator], Path]]:
+    """``{name: (generator class, path)}`` over every installed generator's :meth:`named_checkpoints`
+    (e.g. ``tiny`` -> the shipped OmniAvatar checkpoint); a broken plug-in is skipped."""
+    out: dict[str, tuple[type[Generator], Path]] = {}
+    for gname in GENERATORS.names():
+        try:
+            cls = GENERATORS.get(gname)
+            for name, p in cls.named_checkpoints().items():
+                out.setdefault(name, (cls, Path(p)))
+        except Exception:  # noqa: BLE001 - a broken plug-in must not hide the others
+            continue
+    return out
+
+
+def _named_checkpoint(ckpt: str) -> tuple[type[Generator], Path] | None:
+    return named_checkpoints().get(ckpt)
 
 
 def _generator_class(spec: str) -> type[Generator]:

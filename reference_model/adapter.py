@@ -30,6 +30,11 @@ class OmniAvatarGenerator(Generator):
         self.head_model = meta["head_model"].get("spec") or meta["sdf"]["config"]["head"]
 
     @classmethod
+    def named_checkpoints(cls) -> dict[str, str]:
+        """The shipped Stage II checkpoints: ``tiny`` and its ablations (``tiny-no-prior``), by file stem."""
+        return {p.stem: str(p) for p in sorted(SHIPPED.glob("tiny*.pt"))}
+
+    @classmethod
     def resolve(cls, ckpt: str) -> Path:
         p = Path(ckpt)
         if not p.exists() and (SHIPPED / f"{ckpt}.pt").exists():

@@ -45,7 +45,8 @@ def _generators() -> list[dict]:
         try:
             cls = GENERATORS.get(name)
             rows.append({"name": name, "z_dim": cls.z_dim, "resolution": cls.resolution,
-                         "checkpoint_kind": cls.checkpoint_kind, "doc": (cls.__doc__ or "").strip().split("\n")[0]})
+                         "checkpoint_kind": cls.checkpoint_kind, "named_checkpoints": sorted(cls.named_checkpoints()),
+                         "doc": (cls.__doc__ or "").strip().split("\n")[0]})
         except OmnibenchError as exc:
             rows.append({"name": name, "error": str(exc)})
     return rows
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{r['name']:<16} v{r['version']} {arrow} is better; variants {','.join(r['variants'])}; "
                   f"needs {','.join(r['requires'])}  {r['doc']}")
         elif args.what == "generators":
-            print(f"{r['name']:<16} z={r['z_dim']} {r['resolution']}px  {r['doc']}")
+            named = f"; --ckpt {', '.join(r['named_checkpoints'])}" if r["named_checkpoints"] else ""
+            print(f"{r['name']:<16} z={r['z_dim']} {r['resolution']}px{named}  {r['doc']}")
         else:
             print(f"{r['name']:<10} v{r['version']} {r['hash'][:12]}  {r['doc']}")
     return 0

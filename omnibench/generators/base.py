@@ -108,6 +108,11 @@ class Generator(ABC):
         return cls()  # type: ignore[call-arg]
 
     @classmethod
+    def named_checkpoints(cls) -> dict[str, str]:
+        """Checkpoints this generator ships or finds by name (``--ckpt NAME``): ``{name: path}``; default none."""
+        return {}
+
+    @classmethod
     def accepts(cls, path: str | os.PathLike) -> bool:
         """True if ``path`` is a checkpoint this generator reads (default: its ``checkpoint_kind`` header)."""
         if cls.checkpoint_kind is None:

@@ -322,3 +322,28 @@ def test_metric_check_runs_before_generation(fresh_cache, capsys, tmp_path, monk
     _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", "tests.omnibench.fakes:NeedsAsset"],
                "checked up front")
     assert not list(cache.glob("samples/*/shard_*.pt"))  # nothing was generated
+
+
+def test_named_checkpoint_of_an_installed_generator_resolves_without_generator_flag(fresh_cache, tmp_path, monkeypatch):
+    """``--ckpt NAME`` finds a checkpoint a registered generator ships (as ``--ckpt tiny`` finds OmniAvatar's)."""
+    from omnibench.errors import CheckpointError
+    from omnibench.evaluation import resolve_generator
+
+    from .fakes import FakeGenerator
+
+    shipped = tmp_path / "fake-shipped.pt"
+    save_fake_checkpoint(shipped, gain=2.0)
+
+    class Shipping(FakeGenerator):
+        name = "fake-shipping"
+
+        @classmethod
+        def named_checkpoints(cls) -> dict[str, str]:
+            return {"fake-shipped": str(shipped)}
+
+    monkeypatch.setitem(GENERATORS._items, "fake-shipping", Shipping)
+    gen, block = resolve_generator("fake-shipped")
+    assert isinstance(gen, Shipping) and gen.gain == 2.0
+    assert block["path"] == str(shipped) and len(block["sha256"]) == 64
+    with pytest.raises(CheckpointError, match="fake-shipped"):  # a near miss suggests the shipped name
+        resolve_generator("fake-shiped")
