@@ -65,10 +65,13 @@ def train_main(args: Any) -> dict[str, Any]:
         raise OmnibenchError(f"--widths must be comma-separated integers, got '{args.widths}'") from None
     if len(widths) != 4 or min(widths) < 1:
         raise OmnibenchError(f"--widths needs four positive channel counts, got '{args.widths}'")
+    if args.pair_weight < 0:
+        raise OmnibenchError(f"--pair-weight must be >= 0, got {args.pair_weight}")
     if args.shift < 0 or not 0.0 <= args.dropout < 1.0:
         raise OmnibenchError(f"--shift must be >= 0 and --dropout in [0, 1), got {args.shift} and {args.dropout}")
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, res=args.res, seed=args.train_seed,
-                      threads=args.threads, crop=args.crop, shift=args.shift, dropout=args.dropout, widths=widths)
+                      threads=args.threads, crop=args.crop, shift=args.shift, dropout=args.dropout, widths=widths,
+                      pair_weight=args.pair_weight)
     t0 = time.time()
     net, config, mean, std, history = train_regressor(data, n_shape, n_expr, cfg, log=_log)
     train_s = time.time() - t0

@@ -45,6 +45,7 @@ class TrainConfig:
     hidden: int = 256
     negatives: float = 0.1  # fraction of each batch that is non-face images
     shift: int = 3  # augmentation: random translation of up to this many pixels (at ``res``)
+    pair_weight: float = 0.0  # > 0: batches of wide-pairs (2k, 2k+1) and a loss on prediction differences
     seed: int = 0
     threads: int = 1  # on shared CPUs one thread is several times faster than two
 
@@ -191,16 +192,31 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
         x_all = data.images if data.images.shape[-1] == cfg.res else None
         n_neg = max(1, round(cfg.batch_size * cfg.negatives)) if cfg.negatives > 0 else 0
         n_pos = cfg.batch_size - n_neg
+        if cfg.pair_weight > 0:  # whole pairs only
+            n_pos -= n_pos % 2
+            n_neg = cfg.batch_size - n_pos
+        if cfg.pair_weight > 0:
+            check_pairs(data.controls)
         history, t0, running = [], time.time(), None
         net.train()
         for step in range(cfg.steps):
-            idx = torch.randint(0, data.images.shape[0], (n_pos,), generator=g)
+            if cfg.pair_weight > 0:  # n_pos // 2 pairs, members adjacent: (2k, 2k + 1)
+                k = torch.randint(0, data.images.shape[0] // 2, (n_pos // 2,), generator=g)
+                idx = torch.stack([2 * k, 2 * k + 1], 1).reshape(-1)
+            else:
+                idx = torch.randint(0, data.images.shape[0], (n_pos,), generator=g)
             imgs = (x_all if x_all is not None else data.images)[idx]
             if n_neg:
                 imgs = torch.cat([imgs, make_negatives(n_neg, cfg.res, g, data.images)])
             x = _augment(preprocess(imgs, cfg.res), g, cfg.shift)
             out = net(x)
             reg = (nn.functional.smooth_l1_loss(out[:n_pos, :-1], yn[idx], beta=0.5, reduction="none").mean(0) * w).sum()
+            if cfg.pair_weight > 0:
+                # what changes between the members of a pair (expression and jaw only) must change the
+                # prediction by exactly that much; every other output must not move
+                p_out, p_y = out[: idx.numel(), :-1], yn[idx]
+                d_out, d_y = p_out[0::2] - p_out[1::2], p_y[0::2] - p_y[1::2]
+                reg = reg + cfg.pair_weight * (nn.functional.smooth_l1_loss(d_out, d_y, beta=0.5, reduction="none").mean(0) * w).sum()
             face = torch.cat([torch.ones(n_pos), torch.zeros(n_neg)])
             cls = nn.functional.binary_cross_entropy_with_logits(out[:, -1], face)
             loss = reg + 0.1 * cls
@@ -222,6 +238,18 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
               "crop": cfg.crop, "radius": DEFAULT_RADIUS, "focal": EG3D_FOCAL,
               "train": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}}
     return net, config, mean, std, history
+
+
+def check_pairs(c: Controls) -> None:
+    """Refuse pair training on data that is not in ``wide-pairs`` layout (even count; members ``2k`` and
+    ``2k + 1`` with equal camera and shape)."""
+    n = c.camera.shape[0]
+    ok = n >= 2 and n % 2 == 0
+    if ok:
+        ok = bool(torch.equal(c.camera[0::2], c.camera[1::2]) and torch.equal(c.shape[0::2], c.shape[1::2]))
+    if not ok:
+        raise OmnibenchError("--pair-weight needs paired training data (render it with --prior wide-pairs): samples "
+                             "2k and 2k+1 must share camera and shape")
 
 
 @torch.no_grad()

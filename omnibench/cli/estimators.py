@@ -37,9 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--render-res", type=int, default=None, help="resolution of the rendered training images (default --res)")
     t.add_argument("--crop", type=float, default=1.0, help="central fraction of each image the network sees (default 1)")
     t.add_argument("--n", type=int, default=4000, help="rendered training images when --data is not given (default 4000)")
-    t.add_argument("--prior", default="ffhq", choices=("ffhq", "wide"),
-                   help="control distribution of the rendered training images: ffhq (default, the protocols') or "
-                        "wide (every sample expressive); held-out errors are always measured under ffhq")
+    t.add_argument("--prior", default="ffhq", choices=("ffhq", "wide", "wide-pairs"),
+                   help="control distribution of the rendered training images: ffhq (default, the protocols'), "
+                        "wide (every sample expressive) or wide-pairs (wide, in pairs differing only in expression "
+                        "and jaw; for --pair-weight); held-out errors are always measured under ffhq")
     t.add_argument("--seed", type=int, default=1000, help="data seed of the rendered training images (default 1000)")
     t.add_argument("--heldout", type=int, default=256, help="held-out renders (data seed 2000) to report errors on; 0 = none")
     t.add_argument("--n-shape", type=int, default=100, help="shape coefficients predicted (default 100)")
@@ -48,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--shift", type=int, default=3, help="augmentation: random shifts of up to N px (default 3)")
     t.add_argument("--dropout", type=float, default=0.3, help="dropout of the MLP head (default 0.3)")
     t.add_argument("--widths", default="16,32,64,96", help="channels of the four conv blocks (default 16,32,64,96)")
+    t.add_argument("--pair-weight", type=float, default=0.0,
+                   help="weight of the pair-consistency loss on wide-pairs data (prediction differences within a "
+                        "pair = label differences); default 0 (off)")
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--train-seed", type=int, default=0, help="initialisation / batching seed")
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (weights are bit-identical for equal threads)")

@@ -24,6 +24,11 @@ but every sample is expressive: columns 0..15 ~ N(0, 0.7) (0, 6, 7 folded to >= 
 and the jaw opening ~ U(0, 0.35). Under the FFHQ-like prior each semantic column is far from zero in
 about 4 % of the samples, too rare for a CNN to separate from view, identity and appearance changes
 (docs/metrics-control.md); the protocols keep the FFHQ-like prior.
+
+:func:`sample_wide_pair_controls` (prior ``wide-pairs``) draws the ``wide`` prior in pairs: samples
+``2k`` and ``2k + 1`` share camera, shape, neck and gaze (and, in :mod:`omnibench.data.synth`, the latent,
+hence the appearance) and differ only in expression and jaw opening, each drawn as in ``wide`` from its
+own stream. Pair-consistency training of the regressor reads what changes with expression alone.
 """
 
 from __future__ import annotations
@@ -37,13 +42,14 @@ from omnibench.generators.base import POSE_DIM, Controls
 
 SAMPLER_VERSION = "1"
 WIDE_SAMPLER_VERSION = "1"
-PRIORS = ("ffhq", "wide")
+PRIORS = ("ffhq", "wide", "wide-pairs")
 N_SHAPE, N_EXPRESSION = 100, 50
 N_SEMANTIC = 16
 ONE_SIDED = (0, 6, 7)
 _CONTROLS_TAG = 0x0C0A7201
 _LATENT_TAG = 0x1A7E7701
 _WIDE_TAG = 0x0C0A7202
+_PAIR_TAG = 0x0C0A7203
 
 
 def _check(n: int, seed: int, start_index: int) -> None:
@@ -120,11 +126,40 @@ def sample_wide_controls(n: int, seed: int, head: object = "synthetic", start_in
     return _draw(_one_wide, _WIDE_TAG, n, seed, head, start_index)
 
 
+def sample_wide_pair_controls(n: int, seed: int, head: object = "synthetic", start_index: int = 0) -> Controls:
+    """The ``wide-pairs`` prior: index ``i`` belongs to pair ``i // 2``; both members share the ``wide`` draw
+    of pair ``k`` (stream ``[wide tag, seed, k]``) except expression and jaw opening, which the second member
+    redraws from stream ``[pair tag, seed, k]``."""
+    _check(n, seed, start_index)
+    n_shape, n_expr = layout_of(head)
+
+    def rng(tag: int, k: int) -> np.random.Generator:
+        return np.random.Generator(np.random.PCG64(np.random.SeedSequence([tag, seed, k])))
+
+    rows = []
+    for i in range(start_index, start_index + n):
+        yaw, pitch, shape, expr, pose = _one_wide(rng(_WIDE_TAG, i // 2), n_shape, n_expr)
+        if i % 2:
+            _, _, _, expr, pose2 = _one_wide(rng(_PAIR_TAG, i // 2), n_shape, n_expr)
+            pose = pose.copy()
+            pose[6] = pose2[6]
+        rows.append((yaw, pitch, shape, expr, pose))
+    return _stack(rows, n_shape, n_expr)
+
+
+def pair_latent_indices(prior: str, n: int, start_index: int = 0) -> list[int]:
+    """Latent stream index of samples ``start_index .. start_index + n - 1`` under ``prior``: the sample
+    index itself, or its pair index ``i // 2`` under ``wide-pairs`` (both members share one appearance)."""
+    idx = range(start_index, start_index + n)
+    return [i // 2 for i in idx] if prior == "wide-pairs" else list(idx)
+
+
 def controls_for_prior(prior: str, n: int, seed: int, head: object = "synthetic", start_index: int = 0) -> Controls:
     """Controls of the named prior: ``ffhq`` (:func:`sample_controls`) or ``wide`` (:func:`sample_wide_controls`)."""
     if prior not in PRIORS:
         raise OmnibenchError(f"unknown control prior '{prior}'; available: {', '.join(PRIORS)}")
-    return (sample_controls if prior == "ffhq" else sample_wide_controls)(n, seed, head, start_index)
+    fn = {"ffhq": sample_controls, "wide": sample_wide_controls, "wide-pairs": sample_wide_pair_controls}[prior]
+    return fn(n, seed, head, start_index)
 
 
 def _draw(one, tag: int, n: int, seed: int, head: object, start_index: int) -> Controls:
@@ -132,6 +167,10 @@ def _draw(one, tag: int, n: int, seed: int, head: object, start_index: int) -> C
     n_shape, n_expr = layout_of(head)
     rows = [one(np.random.Generator(np.random.PCG64(np.random.SeedSequence([tag, seed, start_index + i]))),
                 n_shape, n_expr) for i in range(n)]
+    return _stack(rows, n_shape, n_expr)
+
+
+def _stack(rows: list, n_shape: int, n_expr: int) -> Controls:
     if not rows:
         return Controls(torch.zeros(0, 25), torch.zeros(0, n_shape), torch.zeros(0, n_expr), torch.zeros(0, POSE_DIM))
     yaw, pitch, shape, expr, pose = (np.stack(x) for x in zip(*rows))

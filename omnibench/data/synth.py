@@ -9,7 +9,8 @@ Layout written (atomically: everything goes to a temporary sibling folder that i
     DIR/manifest.json  per-file sha256, content hash, versions, seed, command
 
 Sample ``i`` uses ``sample_controls(1, seed, head, start_index=i)`` (or ``sample_wide_controls`` with
-``prior="wide"``) and ``sample_latents(1, seed, 64, i)``
+``prior="wide"``, ``sample_wide_pair_controls`` with ``prior="wide-pairs"``) and ``sample_latents(1, seed, 64, i)``
+(``i // 2`` under ``wide-pairs``)
 (see :mod:`omnibench.data.sampling`), so the bytes depend on ``(seed, n, resolution, head, versions)`` and
 never on the number of worker processes. Work is split into fixed chunks of :data:`CHUNK` samples.
 """
@@ -38,6 +39,7 @@ from omnibench.data.sampling import (
     SAMPLER_VERSION,
     WIDE_SAMPLER_VERSION,
     controls_for_prior,
+    pair_latent_indices,
     sample_controls,
     sample_latents,
 )
@@ -76,7 +78,10 @@ def _render_chunk(tmp: str, head: str, seed: int, start: int, count: int, resolu
     """Render samples ``start .. start + count - 1`` into ``tmp/images``; return their records in order."""
     oracle = _oracle(head, resolution, supersample)
     controls = controls_for_prior(prior, count, seed, oracle.model, start_index=start)
-    z = sample_latents(count, seed, oracle.z_dim, start_index=start)
+    if prior == "wide-pairs":  # both members of a pair share one latent (appearance)
+        z = torch.cat([sample_latents(1, seed, oracle.z_dim, start_index=j) for j in pair_latent_indices(prior, count, start)])
+    else:
+        z = sample_latents(count, seed, oracle.z_dim, start_index=start)
     images = oracle.synthesize(z, controls).image_uint8().permute(0, 2, 3, 1).numpy()
     records = []
     for k in range(count):
@@ -122,8 +127,8 @@ def synthesize_dataset(
     """Render ``n`` samples into ``out`` (see module docstring); returns the manifest dict.
 
     ``workers`` processes render ``chunk``-sized index ranges; neither changes a single output byte.
-    ``prior``: the control distribution, ``ffhq`` (the protocols') or ``wide`` (estimator training; see
-    :mod:`omnibench.data.sampling`).
+    ``prior``: the control distribution, ``ffhq`` (the protocols'), ``wide`` or ``wide-pairs`` (estimator
+    training; see :mod:`omnibench.data.sampling`).
     """
     if prior not in PRIORS:
         raise OmnibenchError(f"--prior must be one of {', '.join(PRIORS)}, got {prior!r}")
@@ -177,7 +182,8 @@ def synthesize_dataset(
                          "python": platform.python_version()},
             "head_model": head_info, "prior": prior,
             "sampler": "omnibench.data.sampling.controls_for_prior(prior, n, seed, head, start_index)",
-            "latents": "omnibench.data.synth.sample_latents(n, seed, 64, start_index)",
+            "latents": "omnibench.data.synth.sample_latents(n, seed, 64, start_index)"
+                       + (" at pair_latent_indices(prior, n, start_index)" if prior == "wide-pairs" else ""),
             "command": command if command is not None else [os.path.basename(sys.argv[0]), *sys.argv[1:]],
             "content_hash": content_hash(files), "files": files,
         }

@@ -16,7 +16,7 @@ from metrics.estimators.training import (
     targets_from_controls,
     train_regressor,
 )
-from omnibench.errors import CheckpointError, MissingAssetError
+from omnibench.errors import CheckpointError, MissingAssetError, OmnibenchError
 from tests.metrics.control_fakes import FakeHead, random_controls
 
 
@@ -94,3 +94,15 @@ def test_cli_lists_estimators_and_rejects_bad_resolution(tmp_path, capsys):
     assert {"regressor", "landmark-fit"} <= names
     assert main(["estimators", "train", "--res", "30", "--out", str(tmp_path / "x.pt")]) == 2
     assert "multiple of 16" in capsys.readouterr().err
+
+
+def test_pair_training_needs_paired_data_and_runs_on_it():
+    data = _toy_data(32)
+    cfg = TrainConfig(steps=3, batch_size=8, res=16, widths=(4, 8, 8, 8), hidden=16, threads=1, pair_weight=1.0)
+    with pytest.raises(OmnibenchError, match="wide-pairs"):
+        train_regressor(data, 4, 3, cfg, log=lambda s: None)
+    c = data.controls
+    keep = torch.arange(32) // 2 * 2  # make members 2k, 2k+1 share camera and shape (expressions stay distinct)
+    data.controls = type(c)(c.camera[keep], c.shape[keep], c.expression, c.pose)
+    net, *_, hist = train_regressor(data, 4, 3, cfg, log=lambda s: None)
+    assert all(torch.isfinite(torch.tensor(h["loss"])) for h in hist)

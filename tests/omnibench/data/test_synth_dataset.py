@@ -12,7 +12,7 @@ import torch
 from omnibench.cameras import yaw_pitch_of
 from omnibench.cli import main
 from omnibench.data.dataset import HeadDataset
-from omnibench.data.sampling import controls_for_prior, sample_wide_controls
+from omnibench.data.sampling import controls_for_prior, sample_wide_controls, sample_wide_pair_controls
 from omnibench.data.synth import sample_controls, sample_latents, synthesize_dataset
 from omnibench.errors import MissingAssetError, OmnibenchError
 
@@ -73,6 +73,20 @@ def test_wide_prior_is_expressive_everywhere_and_keeps_view_and_identity():
     assert torch.equal(controls_for_prior("wide", 3, 0, LAYOUT).pose, w.pose[:3])
     with pytest.raises(OmnibenchError, match="unknown control prior"):
         controls_for_prior("ffhq2", 3, 0, LAYOUT)
+
+
+def test_wide_pairs_differ_only_in_expression_and_jaw():
+    p, w = sample_wide_pair_controls(400, 0, LAYOUT), sample_wide_controls(200, 0, LAYOUT)
+    a, b = p.index(slice(0, None, 2)), p.index(slice(1, None, 2))
+    assert torch.equal(a.camera, b.camera) and torch.equal(a.shape, b.shape)
+    assert torch.equal(a.pose[:, [3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14]], b.pose[:, [3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14]])
+    assert (a.expression != b.expression).all() and (a.pose[:, 6] != b.pose[:, 6]).all()
+    # the first member of pair k is the wide prior's sample k; the second is drawn from the same distribution
+    assert torch.equal(a.expression, w.expression) and torch.equal(a.camera, w.camera)
+    assert b.expression[:, :16].abs().mean().item() == pytest.approx(w.expression[:, :16].abs().mean().item(), rel=0.1)
+    parts = torch.cat([sample_wide_pair_controls(3, 0, LAYOUT).expression, sample_wide_pair_controls(5, 0, LAYOUT, 3).expression])
+    assert torch.equal(p.expression[:8], parts)  # per (seed, index), pairs may straddle chunks
+    assert torch.equal(controls_for_prior("wide-pairs", 4, 0, LAYOUT).expression, p.expression[:4])
 
 
 def test_bad_sampler_inputs():
@@ -186,3 +200,16 @@ def test_cli_synth_wide_prior_labels_follow_the_wide_sampler(tmp_path, capsys):
     assert torch.allclose(labels.expression, sample_wide_controls(2, 3, LAYOUT).expression[:, : labels.expression.shape[1]])
     with pytest.raises(OmnibenchError, match="--prior"):
         synthesize_dataset(tmp_path / "y", n=2, resolution=24, head=HEAD, prior="narrow")
+
+
+def test_synth_wide_pairs_share_appearance_within_a_pair(tmp_path):
+    out = tmp_path / "pairs"
+    synthesize_dataset(out, n=4, resolution=32, head=HEAD, seed=3, prior="wide-pairs", chunk=3)  # a pair straddles chunks
+    ds = HeadDataset(out)
+    imgs, labels = ds.images().float(), ds.controls()
+    assert torch.equal(labels.camera[0], labels.camera[1]) and torch.equal(labels.shape[2], labels.shape[3])
+    # same latent (skin, hair, background) within a pair: members differ far less than two pairs do
+    within = (imgs[0] - imgs[1]).abs().mean() + (imgs[2] - imgs[3]).abs().mean()
+    across = (imgs[0] - imgs[2]).abs().mean() + (imgs[1] - imgs[3]).abs().mean()
+    assert within < 0.3 * across
+    assert json.loads((out / "manifest.json").read_text())["prior"] == "wide-pairs"
