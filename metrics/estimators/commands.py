@@ -76,7 +76,7 @@ def train_main(args: Any) -> dict[str, Any]:
     net, config, mean, std, history = train_regressor(data, n_shape, n_expr, cfg, log=_log)
     train_s = time.time() - t0
     held = None
-    if not args.data and args.heldout > 0:
+    if args.heldout > 0:  # rendered by the oracle of --head (a --data set was checked to use that head)
         # held-out images are read uncropped at render resolution: the estimator crops them itself
         held_path = render_dataset(head_spec, args.heldout, args.render_res or args.res, DEFAULT_HELDOUT_SEED,
                                    workers=args.workers, progress=True)
