@@ -16,7 +16,8 @@ RUNS=()
 mkdir -p "$OUT/runs" "$OUT/figures"
 
 # --keep-runs: re-render tables, figures and report from the existing reports/runs/*.json (no evaluation)
-for gen in oracle oracle-noexpr oracle-noshape noise; do
+# tiny / tiny-no-prior: the shipped OmniAvatar Stage II checkpoints (reference_model/checkpoints; --ckpt NAME)
+for gen in oracle oracle-noexpr oracle-noshape noise tiny tiny-no-prior; do
   if [ "${1:-}" != "--keep-runs" ]; then
     ob evaluate --ckpt "$gen" --protocol quick --metrics "$METRICS" --out "$OUT/runs/$gen.json" --no-progress > /dev/null
   fi
@@ -29,8 +30,10 @@ done
 
 ob render --ckpt oracle --out "$OUT/figures/oracle.png" --gif
 ob render --ckpt noise --out "$OUT/figures/noise.png"
+ob render --ckpt tiny --out "$OUT/figures/tiny.png" --gif
+ob render --ckpt tiny-no-prior --out "$OUT/figures/tiny-no-prior.png"
 
-ob report "${RUNS[@]}" --baselines published --out "$OUT/report.html" --title "omnibench report: quick protocol, built-in generators"
+ob report "${RUNS[@]}" --baselines published --out "$OUT/report.html" --title "omnibench report: quick protocol, built-in generators and the shipped OmniAvatar tiny checkpoints"
 
 # Example of the regression gate's summary: the oracle without expression control vs the oracle.
 # Exit 1 (a regression) is the expected outcome here; exit 2 (bad input) is not.

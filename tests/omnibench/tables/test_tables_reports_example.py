@@ -12,7 +12,7 @@ from omnibench.tables import build_table, load_baselines, load_runs, render
 
 ROOT = Path(__file__).parents[3]
 REPORTS = ROOT / "reports"
-ORDER = ["oracle", "oracle-noexpr", "oracle-noshape", "noise"]  # as in reports/make_reports.sh
+ORDER = ["oracle", "oracle-noexpr", "oracle-noshape", "noise", "tiny", "tiny-no-prior"]  # as in reports/make_reports.sh
 
 pytestmark = pytest.mark.skipif(not (REPORTS / "runs" / "oracle.json").is_file(), reason="no committed example")
 
