@@ -15,6 +15,7 @@ from metrics.estimators import load_estimator
 from metrics.estimators.regressor import load_checkpoint, save_checkpoint
 from metrics.estimators.training import (
     TrainConfig,
+    concat_datasets,
     heldout_errors,
     read_dataset,
     regressor_estimate_fn,
@@ -34,7 +35,8 @@ def _log(msg: str) -> None:
 def _data(head: str, data: str | None, n: int, res: int, seed: int, workers: int, render_res: int | None = None,
           crop: float = 1.0, prior: str = "ffhq") -> Any:
     if data:
-        return read_dataset(data, res=res, crop=crop)
+        parts = [read_dataset(d, res=res, crop=crop) for d in data.split(",") if d]
+        return parts[0] if len(parts) == 1 else concat_datasets(parts)
     t0 = time.time()
     path = render_dataset(head, n, render_res or res, seed, workers=workers, progress=True, prior=prior)
     _log(f"training data: {path} ({time.time() - t0:.0f}s)")

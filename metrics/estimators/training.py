@@ -98,6 +98,18 @@ def read_dataset(path: str | Path, res: int | None = None, limit: int | None = N
                           {"path": str(root), "n": len(rels), "content_hash": content})
 
 
+def concat_datasets(parts: list[LabelledImages]) -> LabelledImages:
+    """Several labelled datasets as one (same head model and image size required; e.g. ``wide`` + FFHQ-like)."""
+    shas = {p.head.get("sha256") for p in parts}
+    if len(shas) > 1:
+        raise OmnibenchError(f"--data folders were labelled with different head models (sha256 {sorted(map(str, shas))})")
+    sizes = {tuple(p.images.shape[1:]) for p in parts}
+    if len(sizes) > 1:
+        raise OmnibenchError(f"--data folders hold images of different sizes {sorted(sizes)}: pass --res")
+    return LabelledImages(torch.cat([p.images for p in parts]), Controls.cat([p.controls for p in parts]), parts[0].head,
+                          {"parts": [p.source for p in parts], "n": sum(p.images.shape[0] for p in parts)})
+
+
 def render_dataset(head: str, n: int, res: int, seed: int, workers: int = 1, progress: bool = False,
                    prior: str = "ffhq") -> Path:
     """Render ``n`` oracle samples of ``head`` (``synthesize_dataset``, control ``prior``) into the cache

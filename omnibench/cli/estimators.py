@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = s.add_parser("train", help="train the regressor estimator for a head model or labelled dataset")
     t.add_argument("--head", default="synthetic", help="head model: synthetic, synthetic:<preset>, or a FLAME path")
-    t.add_argument("--data", default=None, help="EG3D-style dataset folder with FLAME labels (default: render oracle images)")
+    t.add_argument("--data", default=None, help="EG3D-style dataset folder(s) with FLAME labels, comma-separated to train on their union (default: render oracle images)")
     t.add_argument("--out", required=True, help="output weights file (.pt); a .pt.json sidecar is written next to it")
     t.add_argument("--steps", type=int, default=6000, help="optimiser steps (default 6000)")
     t.add_argument("--res", type=int, default=64, help="network input resolution, multiple of 16 (default 64)")

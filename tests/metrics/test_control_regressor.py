@@ -106,3 +106,18 @@ def test_pair_training_needs_paired_data_and_runs_on_it():
     data.controls = type(c)(c.camera[keep], c.shape[keep], c.expression, c.pose)
     net, *_, hist = train_regressor(data, 4, 3, cfg, log=lambda s: None)
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in hist)
+
+
+def test_several_data_folders_train_on_their_union():
+    from metrics.estimators.training import concat_datasets
+
+    a, b = _toy_data(8), _toy_data(6)
+    u = concat_datasets([a, b])
+    assert u.images.shape[0] == 14 and torch.equal(u.controls.expression[8:], b.controls.expression)
+    assert u.source["n"] == 14 and len(u.source["parts"]) == 2
+    b.head = {"name": "other", "sha256": "not-" + str(a.head["sha256"])}
+    with pytest.raises(OmnibenchError, match="different head models"):
+        concat_datasets([a, b])
+    c = _toy_data(4, res=32)
+    with pytest.raises(OmnibenchError, match="different sizes"):
+        concat_datasets([a, c])
