@@ -65,7 +65,7 @@ def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cp
             named = ckpt
     elif ckpt in GENERATORS:
         cls = GENERATORS.get(ckpt)
-    elif not Path(ckpt).exists() and (shipped := _named_checkpoint(ckpt)) is not None:
+    elif not Path(ckpt).exists() and (shipped := named_checkpoints().get(ckpt)) is not None:
         cls, path = shipped
     else:
         path = Path(ckpt)
@@ -118,10 +118,6 @@ def named_checkpoints() -> dict[str, tuple[type[Generator], Path]]:
         except Exception:  # noqa: BLE001 - a broken plug-in must not hide the others
             continue
     return out
-
-
-def _named_checkpoint(ckpt: str) -> tuple[type[Generator], Path] | None:
-    return named_checkpoints().get(ckpt)
 
 
 def _generator_class(spec: str) -> type[Generator]:

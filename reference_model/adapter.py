@@ -36,10 +36,8 @@ class OmniAvatarGenerator(Generator):
 
     @classmethod
     def resolve(cls, ckpt: str) -> Path:
-        p = Path(ckpt)
-        if not p.exists() and (SHIPPED / f"{ckpt}.pt").exists():
-            return SHIPPED / f"{ckpt}.pt"
-        return p
+        p, named = Path(ckpt), cls.named_checkpoints()
+        return Path(named[ckpt]) if not p.exists() and ckpt in named else p
 
     @classmethod
     def load(cls, ckpt: str | None, device: str = "cpu") -> OmniAvatarGenerator:

@@ -205,10 +205,9 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
         n_neg = max(1, round(cfg.batch_size * cfg.negatives)) if cfg.negatives > 0 else 0
         n_pos = cfg.batch_size - n_neg
         if cfg.pair_weight > 0:  # whole pairs only
+            check_pairs(data.controls)
             n_pos -= n_pos % 2
             n_neg = cfg.batch_size - n_pos
-        if cfg.pair_weight > 0:
-            check_pairs(data.controls)
         history, t0, running = [], time.time(), None
         net.train()
         for step in range(cfg.steps):

@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--supersample", type=int, default=2, help="anti-aliasing samples per pixel side (default 2)")
     s.add_argument("--force", action="store_true", help="replace a non-empty --out")
     s.add_argument("--prior", default="ffhq", choices=("ffhq", "wide", "wide-pairs"),
-                   help="control distribution: ffhq (the protocols', default) or wide (every sample expressive)")
+                   help="control distribution: ffhq (the protocols', default), wide (every sample expressive) or "
+                        "wide-pairs (wide, in pairs differing only in expression and jaw)")
     s.set_defaults(func=_synth)
     v = sub.add_parser("verify", help="check a dataset's files against its manifest")
     v.add_argument("dir")

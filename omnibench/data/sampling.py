@@ -147,11 +147,13 @@ def sample_wide_pair_controls(n: int, seed: int, head: object = "synthetic", sta
     return _stack(rows, n_shape, n_expr)
 
 
-def pair_latent_indices(prior: str, n: int, start_index: int = 0) -> list[int]:
-    """Latent stream index of samples ``start_index .. start_index + n - 1`` under ``prior``: the sample
-    index itself, or its pair index ``i // 2`` under ``wide-pairs`` (both members share one appearance)."""
-    idx = range(start_index, start_index + n)
-    return [i // 2 for i in idx] if prior == "wide-pairs" else list(idx)
+def latents_for_prior(prior: str, n: int, seed: int, z_dim: int, start_index: int = 0) -> torch.Tensor:
+    """Latents of samples ``start_index .. start_index + n - 1`` under ``prior``: :func:`sample_latents`, except
+    that under ``wide-pairs`` sample ``i`` takes latent ``i // 2`` (both members share one appearance)."""
+    if prior != "wide-pairs":
+        return sample_latents(n, seed, z_dim, start_index)
+    _check(n, seed, start_index)
+    return _latents_at([i // 2 for i in range(start_index, start_index + n)], seed, z_dim)
 
 
 def controls_for_prior(prior: str, n: int, seed: int, head: object = "synthetic", start_index: int = 0) -> Controls:
@@ -182,8 +184,12 @@ def _stack(rows: list, n_shape: int, n_expr: int) -> Controls:
 def sample_latents(n: int, seed: int, z_dim: int, start_index: int = 0) -> torch.Tensor:
     """Standard-normal latents ``(n, z_dim)`` float32; row ``i`` depends only on ``(seed, start_index + i)``."""
     _check(n, seed, start_index)
+    return _latents_at(range(start_index, start_index + n), seed, z_dim)
+
+
+def _latents_at(indices, seed: int, z_dim: int) -> torch.Tensor:
     if z_dim < 1:
         raise OmnibenchError(f"z_dim must be >= 1, got {z_dim}")
-    rows = [np.random.Generator(np.random.PCG64(np.random.SeedSequence([_LATENT_TAG, seed, start_index + i])))
-            .standard_normal(z_dim) for i in range(n)]
-    return torch.from_numpy(np.asarray(rows, dtype=np.float32).reshape(n, z_dim))
+    rows = [np.random.Generator(np.random.PCG64(np.random.SeedSequence([_LATENT_TAG, seed, i]))).standard_normal(z_dim)
+            for i in indices]
+    return torch.from_numpy(np.asarray(rows, dtype=np.float32).reshape(len(rows), z_dim))

@@ -39,7 +39,7 @@ from omnibench.data.sampling import (
     SAMPLER_VERSION,
     WIDE_SAMPLER_VERSION,
     controls_for_prior,
-    pair_latent_indices,
+    latents_for_prior,
     sample_controls,
     sample_latents,
 )
@@ -78,10 +78,7 @@ def _render_chunk(tmp: str, head: str, seed: int, start: int, count: int, resolu
     """Render samples ``start .. start + count - 1`` into ``tmp/images``; return their records in order."""
     oracle = _oracle(head, resolution, supersample)
     controls = controls_for_prior(prior, count, seed, oracle.model, start_index=start)
-    if prior == "wide-pairs":  # both members of a pair share one latent (appearance)
-        z = torch.cat([sample_latents(1, seed, oracle.z_dim, start_index=j) for j in pair_latent_indices(prior, count, start)])
-    else:
-        z = sample_latents(count, seed, oracle.z_dim, start_index=start)
+    z = latents_for_prior(prior, count, seed, oracle.z_dim, start_index=start)
     images = oracle.synthesize(z, controls).image_uint8().permute(0, 2, 3, 1).numpy()
     records = []
     for k in range(count):
@@ -183,7 +180,7 @@ def synthesize_dataset(
             "head_model": head_info, "prior": prior,
             "sampler": "omnibench.data.sampling.controls_for_prior(prior, n, seed, head, start_index)",
             "latents": "omnibench.data.synth.sample_latents(n, seed, 64, start_index)"
-                       + (" at pair_latent_indices(prior, n, start_index)" if prior == "wide-pairs" else ""),
+                       + (" at index i // 2 (omnibench.data.sampling.latents_for_prior)" if prior == "wide-pairs" else ""),
             "command": command if command is not None else [os.path.basename(sys.argv[0]), *sys.argv[1:]],
             "content_hash": content_hash(files), "files": files,
         }
