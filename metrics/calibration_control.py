@@ -29,7 +29,7 @@ import torch
 
 from metrics.control import control_pairs
 from omnibench.generators.base import Controls
-from omnibench.metric_api import parse_metric_spec
+from omnibench.metric_api import bootstrap_ci, parse_metric_spec
 
 GENERATOR_NAMES = ("oracle", "oracle-noexpr", "oracle-noshape", "noise")
 METRIC_SPECS = ("aed@rmse", "aed@l1", "aed@vertex", "asd@rmse", "asd@vertex", "apd@rmse", "apd@jaw", "apd@camera")
@@ -81,6 +81,7 @@ def run_calibration(n: int = 64, seed: int = 7, res: int = 64, estimator: str = 
     head64 = load_head_model(head, dtype=torch.float64)
     controls = sample_controls(n, seed, head32, start_index=0)
     results: dict[str, Any] = {}
+    per_sample: dict[str, dict[str, torch.Tensor]] = {}
     for name in generators:
         t0 = time.time()
         gen = _generator(name, head64, res)
@@ -92,16 +93,37 @@ def run_calibration(n: int = 64, seed: int = 7, res: int = 64, estimator: str = 
                 imgs.append(out.image_uint8())
         ctx = CalibrationContext(_Samples(torch.cat(imgs), z, controls), head32, estimator, seed,
                                  estimator_options=estimator_options)
-        control_pairs(ctx)  # estimate once
-        row = {}
+        pairs = control_pairs(ctx)  # estimate once
+        row, per_sample[name] = {}, {}
         for spec in specs:
             cls, variant = parse_metric_spec(spec)
-            r = cls().compute(ctx, variant)
+            metric = cls()
+            r = metric.compute(ctx, variant)
             row[spec] = {"value": r.value, "ci95": r.ci95, "failures": r.failures, "n": r.n, "unit": r.unit}
+            per_sample[name][spec] = metric.per_sample(ctx, pairs, variant, pairs.estimate)[0]
         results[name] = row
         if log:
             log(f"{name}: {time.time() - t0:.0f}s")
+    if "oracle" in per_sample:
+        for name in results:
+            for spec, row in results[name].items():
+                if name != "oracle":
+                    row["diff_vs_oracle_ci95"] = paired_difference_ci(per_sample[name][spec], per_sample["oracle"][spec],
+                                                                      spec, seed)
     return results
+
+
+def paired_difference_ci(values: torch.Tensor, floor: torch.Tensor, spec: str, seed: int) -> tuple[float, float] | None:
+    """Bootstrap 95 % interval of ``metric(values) - metric(floor)`` resampling the *samples* jointly (both
+    generators received the same controls, so the comparison is paired: far tighter than two intervals)."""
+    import numpy as np
+
+    from metrics.control_math import aggregate
+
+    cls, variant = parse_metric_spec(spec)
+    kind = cls._kind(variant)
+    both = np.stack([values.double().numpy(), floor.double().numpy()], 1)
+    return bootstrap_ci(both, statistic=lambda rows: aggregate(rows[:, 0], kind) - aggregate(rows[:, 1], kind), seed=seed)
 
 
 def render_markdown(results: dict[str, Any], n: int, seed: int, res: int, estimator: str) -> str:
@@ -113,7 +135,8 @@ def render_markdown(results: dict[str, Any], n: int, seed: int, res: int, estima
         "",
         f"Estimator `{estimator}`, {n} FFHQ-like controls (`sample_controls`, seed {seed}) rendered at {res} px "
         "by each generator; lower is better. `floor` = the oracle's value (the estimator's own error); other "
-        "columns give the value and its ratio to the floor. Regenerate with "
+        "columns give the value, its ratio to the floor and the paired bootstrap 95 % interval of the difference "
+        "to the floor (same controls, samples resampled jointly; an interval above 0 = clearly worse). Regenerate with "
         f"`python -m metrics.calibration_control --n {n} --seed {seed} --res {res} --estimator {estimator}`.",
         "",
         "| metric | unit | " + " | ".join(gens) + " |",
@@ -125,7 +148,9 @@ def render_markdown(results: dict[str, Any], n: int, seed: int, res: int, estima
         for g in gens:
             r = results[g][spec]
             v = r["value"]
-            ratio = f" (x{v / floor:.1f})" if g != gens[0] and floor else ""
+            ci = r.get("diff_vs_oracle_ci95")
+            paired = f", diff [{ci[0]:+.3g}, {ci[1]:+.3g}]" if ci else ""
+            ratio = f" (x{v / floor:.2f}{paired})" if g != gens[0] and floor else ""
             fail = f", {r['failures']}/{r['n']} failed" if r["failures"] else ""
             cells.append(f"{v:.4g}{ratio}{fail}")
         lines.append(f"| `{spec}` | {results[gens[0]][spec]['unit']} | " + " | ".join(cells) + " |")

@@ -20,6 +20,7 @@ from metrics.estimators.training import (
     read_dataset,
     regressor_estimate_fn,
     render_dataset,
+    train_aligned,
     train_regressor,
 )
 from omnibench.errors import OmnibenchError
@@ -71,11 +72,28 @@ def train_main(args: Any) -> dict[str, Any]:
         raise OmnibenchError(f"--pair-weight must be >= 0, got {args.pair_weight}")
     if args.shift < 0 or not 0.0 <= args.dropout < 1.0:
         raise OmnibenchError(f"--shift must be >= 0 and --dropout in [0, 1), got {args.shift} and {args.dropout}")
+    if args.aligned_steps < 0 or args.aligned_size % 8 or args.aligned_size < 8:
+        raise OmnibenchError(f"--aligned-steps must be >= 0 and --aligned-size a positive multiple of 8, got "
+                             f"{args.aligned_steps} and {args.aligned_size}")
+    if not 0.0 < args.finish_fraction < 1.0 or args.camera_noise < 0:
+        raise OmnibenchError(f"--finish-fraction must be in (0, 1) and --camera-noise >= 0, got {args.finish_fraction} "
+                             f"and {args.camera_noise}")
+    if args.finish_data and not args.aligned_steps:
+        raise OmnibenchError("--finish-data applies to the aligned stage: give --aligned-steps > 0")
+    finish = None
+    if args.finish_data:
+        parts = [read_dataset(d, res=args.res) for d in args.finish_data.split(",") if d]
+        finish = parts[0] if len(parts) == 1 else concat_datasets(parts)
+        if finish.head.get("sha256") != data.head.get("sha256"):
+            raise OmnibenchError("--finish-data was labelled with another head model than --data")
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, res=args.res, seed=args.train_seed,
                       threads=args.threads, crop=args.crop, shift=args.shift, dropout=args.dropout, widths=widths,
-                      pair_weight=args.pair_weight)
+                      pair_weight=args.pair_weight, aligned_steps=args.aligned_steps, aligned_size=args.aligned_size,
+                      camera_noise_deg=args.camera_noise, finish_fraction=args.finish_fraction)
     t0 = time.time()
     net, config, mean, std, history = train_regressor(data, n_shape, n_expr, cfg, log=_log)
+    if cfg.aligned_steps:
+        history += train_aligned(net, config, mean, std, data, head, cfg, finish=finish, log=_log)
     train_s = time.time() - t0
     held = None
     if args.heldout > 0:  # rendered by the oracle of --head (a --data set was checked to use that head)
@@ -83,10 +101,11 @@ def train_main(args: Any) -> dict[str, Any]:
         held_path = render_dataset(head_spec, args.heldout, args.render_res or args.res, DEFAULT_HELDOUT_SEED,
                                    workers=args.workers, progress=True)
         held_data = read_dataset(held_path)
-        held = heldout_errors(regressor_estimate_fn(net, config, mean, std), held_data)
+        held = heldout_errors(regressor_estimate_fn(net, config, mean, std, head), held_data)
     sidecar = {
         "head": {"name": head.name, "sha256": head.sha256, "spec": head_spec},
         "data": data.source,
+        "finish_data": finish.source if finish is not None else None,
         "train_seconds": round(train_s, 1),
         "final_loss": history[-1]["loss"] if history else None,
         "heldout": held,

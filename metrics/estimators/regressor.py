@@ -6,6 +6,12 @@ Trained on renders of one head model with known controls (:mod:`metrics.estimato
 focal, looking at the head origin) and a face/no-face logit. Input: the image resized (antialiased
 bilinear) to ``res`` px (default 64). BatchNorm runs in eval mode, so estimates do not depend on batching.
 
+Two stages (checkpoint format 2, ``config["aligned"]``): the whole-image network above estimates the
+camera; the image is then resampled on a grid of points of the head model's mean face projected with that
+camera (:mod:`metrics.estimators.face_align`), and a second CNN (:class:`AlignedNet`) reads shape,
+expression and jaw off that frontalised crop, where each facial feature sits on fixed pixels whatever
+the view. Format-1 weights (one stage) still load.
+
 Weights are looked up by the head model's ``sha256`` among ``metrics/estimators/weights/*.pt`` and
 ``<cache>/estimators/*.pt``; each ``.pt`` has a ``.json`` sidecar pinning its sha256, the head model and the
 command that produced it. ``weights=PATH`` overrides the lookup.
@@ -23,6 +29,7 @@ import torch
 from torch import nn
 
 from metrics.estimators.base import Estimator, FlameEstimate, images_to_float
+from metrics.estimators.face_align import face_grid, frontalise
 from omnibench.assets import cache_root, sha256_file
 from omnibench.cameras import orbit_camera
 from omnibench.errors import CheckpointError, MissingAssetError, OmnibenchError
@@ -43,13 +50,49 @@ def _block(cin: int, cout: int, double: bool = True) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class AlignedNet(nn.Module):
+    """The face-aligned stage: a ``size`` px frontalised face crop (:mod:`metrics.estimators.face_align`) ->
+    conv pairs (stride 1 then 2 per width; ``size`` -> ``size/8``), flatten, MLP -> ``n_out`` standardised
+    values (shape, expression and jaw). About 15 M multiply-adds at ``size`` 32."""
+
+    def __init__(self, n_out: int, size: int = 32, widths: tuple[int, ...] = (32, 48, 64, 96), hidden: int = 256,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        if size % 8 or len(widths) != 4:
+            raise OmnibenchError(f"aligned stage needs a crop size divisible by 8 and 4 widths, got {size}, {widths}")
+
+        def conv(cin: int, cout: int, stride: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+        w = widths
+        self.features = nn.Sequential(*conv(3, w[0], 1), *conv(w[0], w[1], 2), *conv(w[1], w[1], 1),
+                                      *conv(w[1], w[2], 2), *conv(w[2], w[2], 1), *conv(w[2], w[3], 2))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(w[3] * (size // 8) ** 2, hidden),
+                                  nn.ReLU(inplace=True), nn.Linear(hidden, n_out))
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        """``crops``: float ``(B, 3, size, size)`` in [0, 1]."""
+        return self.head(self.features(crops - 0.5))
+
+
+def aligned_columns(n_shape: int, n_expression: int) -> torch.Tensor:
+    """Indices of the output vector (:func:`output_layout`) the aligned stage predicts: shape, expression, jaw."""
+    lay = output_layout(n_shape, n_expression)
+    return torch.cat([torch.arange(lay[k].start, lay[k].stop) for k in ("shape", "expression", "jaw")])
+
+
 class RegressorNet(nn.Module):
     """Stride-2 conv blocks (``res`` -> ``res/16``; the first block has one conv, the others two), flatten,
-    MLP -> ``n_out`` values + 1 face logit. About 10 M multiply-adds per 64 px image (CPU-trainable)."""
+    MLP -> ``n_out`` values + 1 face logit. About 10 M multiply-adds per 64 px image (CPU-trainable).
+    ``aligned`` (optional, set after training it): an :class:`AlignedNet` whose shape, expression and jaw
+    replace this network's, read on the face crop that this network's camera estimate aligns."""
+
+    aligned: AlignedNet | None
 
     def __init__(self, n_out: int, res: int = 64, widths: tuple[int, ...] = (16, 32, 64, 96), hidden: int = 256,
                  dropout: float = 0.0) -> None:
         super().__init__()
+        self.aligned = None
         if res % 16:
             raise OmnibenchError(f"regressor resolution must be a multiple of 16, got {res}")
         chans = (3, *widths)
@@ -97,7 +140,7 @@ def save_checkpoint(path: Path, net: RegressorNet, config: dict[str, Any], mean:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
-    blob = {"kind": CHECKPOINT_KIND, "format_version": 1, "config": config, "mean": mean.float(), "std": std.float(),
+    blob = {"kind": CHECKPOINT_KIND, "format_version": 2 if net.aligned is not None else 1, "config": config, "mean": mean.float(), "std": std.float(),
             "state_dict": state}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -143,7 +186,13 @@ def load_checkpoint(path: Path) -> tuple[RegressorNet, dict[str, Any], torch.Ten
     if not isinstance(blob, dict) or blob.get("kind") != CHECKPOINT_KIND:
         raise CheckpointError(f"'{path}' is not an omnibench FLAME regressor checkpoint")
     cfg = blob["config"]
+    if blob.get("format_version", 1) not in (1, 2):
+        raise CheckpointError(f"regressor weights '{path}' have format version {blob.get('format_version')}, "
+                              "newer than this omnibench reads (1, 2): upgrade omnibench")
     net = RegressorNet(cfg["n_out"], cfg["res"], tuple(cfg["widths"]), cfg["hidden"], cfg.get("dropout", 0.0))
+    if cfg.get("aligned"):
+        a = cfg["aligned"]
+        net.aligned = AlignedNet(a["n_out"], a["size"], tuple(a["widths"]), a["hidden"], a.get("dropout", 0.0))
     try:
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
     except RuntimeError as exc:
@@ -193,16 +242,37 @@ class RegressorEstimator(Estimator):
         self.path = path
         self.net.to(self.device)
         self.layout = output_layout(self.cfg["n_shape"], self.cfg["n_expression"])
+        self.grid = aligned_grid(head_model, self.cfg)
 
     @torch.no_grad()
     def estimate(self, images: torch.Tensor) -> FlameEstimate:
-        x = preprocess(images, self.cfg["res"], self.cfg.get("crop", 1.0)).to(self.device)
-        raw = self.net(x).float().cpu()
-        return decode_outputs(raw, self.mean, self.std, self.cfg)
+        return run_regressor(self.net, self.cfg, self.mean, self.std, images.to(self.device), self.grid)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "sha256": self.meta.get("sha256"),
                 "weights": self.path.name, "head": self.meta.get("head")}
+
+
+def aligned_grid(head_model: Any, cfg: dict[str, Any]) -> torch.Tensor | None:
+    """The face grid of ``cfg["aligned"]`` for ``head_model`` (None for single-stage weights)."""
+    a = cfg.get("aligned")
+    return None if not a else face_grid(head_model, a["size"], a["margin"], a["radius"])
+
+
+def run_regressor(net: RegressorNet, cfg: dict[str, Any], mean: torch.Tensor, std: torch.Tensor,
+                  images: torch.Tensor, grid: torch.Tensor | None) -> FlameEstimate:
+    """Both stages on uint8/float images ``(B, 3, H, W)``: the whole-image network gives camera, neck, the
+    face logit (and shape/expression/jaw for single-stage weights); the aligned stage, when present,
+    re-reads shape, expression and jaw on the face crop its camera estimate aligns."""
+    dev = next(net.parameters()).device
+    raw = net(preprocess(images, cfg["res"], cfg.get("crop", 1.0)).to(dev)).float().cpu()
+    if net.aligned is None or grid is None:
+        return decode_outputs(raw, mean, std, cfg)
+    cols = aligned_columns(cfg["n_shape"], cfg["n_expression"])
+    camera = decode_outputs(raw, mean, std, cfg).camera
+    full = preprocess(images, cfg["res"]).to(dev) * 0.25 + 0.5  # uncropped, [0, 1]
+    raw[:, cols] = net.aligned(frontalise(full, camera.to(dev), grid.to(dev))).float().cpu()
+    return decode_outputs(raw, mean, std, cfg)
 
 
 def decode_outputs(raw: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, cfg: dict[str, Any]) -> FlameEstimate:

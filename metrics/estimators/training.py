@@ -26,8 +26,25 @@ import torch
 from torch import nn
 
 from metrics.control_math import per_sample_rotation_error_deg
-from metrics.estimators.regressor import RegressorNet, center_crop, decode_outputs, output_layout, preprocess
-from omnibench.cameras import DEFAULT_RADIUS, EG3D_FOCAL, yaw_pitch_of
+from metrics.estimators.face_align import face_grid, frontalise
+from metrics.estimators.regressor import (
+    AlignedNet,
+    RegressorNet,
+    aligned_columns,
+    aligned_grid,
+    center_crop,
+    output_layout,
+    preprocess,
+    run_regressor,
+)
+from omnibench.cameras import (
+    DEFAULT_LOOK_AT,
+    DEFAULT_RADIUS,
+    EG3D_FOCAL,
+    orbit_camera,
+    split_camera,
+    yaw_pitch_of,
+)
 from omnibench.errors import OmnibenchError
 from omnibench.generators.base import Controls
 
@@ -48,6 +65,14 @@ class TrainConfig:
     pair_weight: float = 0.0  # > 0: batches of wide-pairs (2k, 2k+1) and a loss on prediction differences
     seed: int = 0
     threads: int = 1  # on shared CPUs one thread is several times faster than two
+    # the face-aligned stage (shape, expression, jaw read on a frontalised face crop); 0 steps = none
+    aligned_steps: int = 0
+    aligned_size: int = 32  # crop side (px)
+    aligned_widths: tuple[int, ...] = (32, 48, 64, 96)
+    aligned_margin: float = 0.1  # the crop covers the face's bounding square widened by this fraction
+    aligned_lr: float = 2e-3
+    camera_noise_deg: float = 2.0  # training cameras are jittered so the stage tolerates the camera estimate's error
+    finish_fraction: float = 0.25  # with finish data: the last fraction of the aligned stage draws only from it
 
 
 @dataclass
@@ -251,6 +276,71 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
     return net, config, mean, std, history
 
 
+def jitter_cameras(camera: torch.Tensor, deg: float, g: torch.Generator) -> torch.Tensor:
+    """Orbit cameras ``(B, 25)`` moved by ``N(0, deg)`` in yaw and in pitch (same radius and intrinsics)."""
+    if deg <= 0:
+        return camera
+    c2w, _ = split_camera(camera.float())
+    radius = (c2w[:, :3, 3] - torch.tensor(DEFAULT_LOOK_AT)).norm(dim=-1)
+    yp = yaw_pitch_of(camera.float()) + torch.randn(camera.shape[0], 2, generator=g) * math.radians(deg)
+    out = orbit_camera(yp[:, 0], yp[:, 1], radius)
+    out[:, 16:] = camera[:, 16:].float()
+    return out
+
+
+def train_aligned(net: RegressorNet, config: dict[str, Any], mean: torch.Tensor, std: torch.Tensor,
+                  data: LabelledImages, head: Any, cfg: TrainConfig, finish: LabelledImages | None = None,
+                  log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Train the face-aligned stage of ``net`` (sets ``net.aligned`` and ``config["aligned"]``) on crops
+    aligned by the *labelled* cameras jittered by ``cfg.camera_noise_deg``; MSE on the standardised shape,
+    expression and jaw targets. With ``finish``, the last ``cfg.finish_fraction`` of the steps draws only
+    from it (calibrates the estimates to that control distribution). Returns the loss history."""
+    torch.manual_seed(cfg.seed + 1)
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        g = torch.Generator().manual_seed(cfg.seed + 1)
+        n_shape, n_expr = config["n_shape"], config["n_expression"]
+        cols = aligned_columns(n_shape, n_expr)
+        grid = face_grid(head, cfg.aligned_size, cfg.aligned_margin)
+        sources = [data] if finish is None else [data, finish]
+        targets = [((targets_from_controls(d.controls, n_shape, n_expr) - mean) / std)[:, cols] for d in sources]
+        aligned = AlignedNet(cols.numel(), cfg.aligned_size, tuple(cfg.aligned_widths), dropout=0.1)
+        opt = torch.optim.AdamW(aligned.parameters(), lr=cfg.aligned_lr, weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.aligned_lr, total_steps=cfg.aligned_steps,
+                                                    pct_start=0.05)
+        switch = cfg.aligned_steps if finish is None else round((1 - cfg.finish_fraction) * cfg.aligned_steps)
+        history, t0, running = [], time.time(), None
+        aligned.train()
+        for step in range(cfg.aligned_steps):
+            k = 0 if step < switch else 1
+            src, y = sources[k], targets[k]
+            idx = torch.randint(0, src.images.shape[0], (cfg.batch_size,), generator=g)
+            imgs = preprocess(src.images[idx], config["res"]) * 0.25 + 0.5
+            x = frontalise(imgs, jitter_cameras(src.controls.camera[idx], cfg.camera_noise_deg, g), grid)
+            b = x.shape[0]
+            x = x * (0.8 + 0.4 * torch.rand(b, 1, 1, 1, generator=g)) + 0.1 * torch.randn(b, 3, 1, 1, generator=g)
+            loss = nn.functional.mse_loss(aligned(x), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            lv = float(loss.detach())
+            running = lv if running is None else 0.98 * running + 0.02 * lv
+            if step % 100 == 0 or step == cfg.aligned_steps - 1:
+                history.append({"step": step, "loss": running, "data": "finish" if k else "train"})
+                log(f"aligned step {step:5d}/{cfg.aligned_steps}  loss {running:.4f}  {time.time() - t0:.0f}s")
+        aligned.eval()
+    finally:
+        torch.set_num_threads(prev_threads)
+    net.aligned = aligned
+    config["aligned"] = {"n_out": cols.numel(), "size": cfg.aligned_size, "widths": list(cfg.aligned_widths),
+                         "hidden": 256, "dropout": 0.1, "margin": cfg.aligned_margin, "radius": 0.004,
+                         "camera_noise_deg": cfg.camera_noise_deg, "steps": cfg.aligned_steps,
+                         "finish_fraction": cfg.finish_fraction if finish is not None else 0.0}
+    return history
+
+
 def check_pairs(c: Controls) -> None:
     """Refuse pair training on data that is not in ``wide-pairs`` layout (even count; members ``2k`` and
     ``2k + 1`` with equal camera and shape)."""
@@ -298,9 +388,15 @@ def heldout_errors(estimate_fn: Callable[[torch.Tensor], Any], data: LabelledIma
     }
 
 
-def regressor_estimate_fn(net: RegressorNet, cfg: dict[str, Any], mean: torch.Tensor, std: torch.Tensor):
+def regressor_estimate_fn(net: RegressorNet, cfg: dict[str, Any], mean: torch.Tensor, std: torch.Tensor,
+                          head: Any = None):
+    """Images -> :class:`FlameEstimate` with both stages (``head`` builds the aligned stage's face grid)."""
+    if net.aligned is not None and head is None:
+        raise OmnibenchError("two-stage regressor weights need the head model to build the face grid")
+    grid = aligned_grid(head, cfg) if head is not None else None
+
     def fn(images: torch.Tensor):
-        return decode_outputs(net(preprocess(images, cfg["res"], cfg.get("crop", 1.0))).float(), mean, std, cfg)
+        return run_regressor(net, cfg, mean, std, images, grid)
 
     return fn
 

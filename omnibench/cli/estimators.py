@@ -52,6 +52,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--pair-weight", type=float, default=0.0,
                    help="weight of the pair-consistency loss on wide-pairs data (prediction differences within a "
                         "pair = label differences); default 0 (off)")
+    t.add_argument("--aligned-steps", type=int, default=6000,
+                   help="steps of the face-aligned stage that re-reads shape, expression and jaw on a frontalised "
+                        "face crop (default 6000; 0 = one-stage weights)")
+    t.add_argument("--aligned-size", type=int, default=32, help="side of the frontalised face crop in px (default 32)")
+    t.add_argument("--camera-noise", type=float, default=2.0,
+                   help="std (deg) of the yaw/pitch jitter of the training crops' cameras (default 2)")
+    t.add_argument("--finish-data", default=None,
+                   help="dataset folder(s) the aligned stage trains on alone for its last --finish-fraction of steps "
+                        "(e.g. FFHQ-like renders, so estimates are calibrated to the protocols' control prior)")
+    t.add_argument("--finish-fraction", type=float, default=0.25, help="see --finish-data (default 0.25)")
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--train-seed", type=int, default=0, help="initialisation / batching seed")
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (weights are bit-identical for equal threads)")

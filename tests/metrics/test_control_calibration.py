@@ -42,12 +42,14 @@ def test_shipped_weights_are_pinned_and_documented(weights):
     meta = load_checkpoint(weights)[4]  # verifies the sha256 pin
     assert meta["command"].startswith("omnibench estimators train")
     assert weights.stat().st_size < 4_000_000
+    assert load_checkpoint(weights)[0].aligned is not None  # two stages: the face-aligned one reads expression
     held = meta["heldout"]
     # the errors stated in docs/metrics-control.md (held-out renders, data seed 2000)
     assert held["camera_deg"] < 4.0
-    assert held["jaw_rmse_rad"] < 0.02
+    assert held["jaw_rmse_rad"] < 0.015
     assert held["neck_rmse_rad"] < 0.8 * held["neck_rmse_zero_baseline"]
-    assert held["expression16_rmse"] < held["expression16_rmse_zero_baseline"]
+    assert held["expression16_rmse"] < 0.85 * held["expression16_rmse_zero_baseline"]
+    assert held["shape10_rmse"] < 0.75 * held["shape10_rmse_zero_baseline"]
     assert held["detected"] > 0.99
     json.dumps(meta)
 
@@ -62,17 +64,21 @@ def test_noise_is_worst_and_fails_everywhere(calibration):
     assert calibration["oracle"]["aed@rmse"]["failures"] <= 1
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness: at 64 px the shipped regressor cannot see expression or "
-                   "fine shape (held-out RMSE near the zero baseline), so AED/ASD do not yet separate the ablations")
+# minimum effect sizes (ratio to the oracle) on top of a paired bootstrap interval above zero; aed@vertex
+# moves least because it also counts the 34 expression columns the regressor does not predict
+# (docs/metrics-control.md, "Calibration")
+CLEARLY_WORSE = {"aed@rmse": 1.3, "aed@vertex": 1.08, "asd@rmse": 1.3, "asd@vertex": 1.3}
+
+
 def test_oracle_is_at_the_floor_and_ablations_move_the_right_metric(calibration):
     r = {g: {s: v["value"] for s, v in row.items()} for g, row in calibration.items()}
     o, ne, ns, nz = r["oracle"], r["oracle-noexpr"], r["oracle-noshape"], r["noise"]
-    for spec in ("aed@rmse", "aed@vertex"):
-        assert ne[spec] > 1.5 * o[spec], spec
-        assert ns[spec] < 1.25 * o[spec], spec
-    for spec in ("asd@rmse", "asd@vertex"):
-        assert ns[spec] > 1.3 * o[spec], spec
-        assert ne[spec] < 1.25 * o[spec], spec
+    for worse, same, specs in (("oracle-noexpr", "oracle-noshape", ("aed@rmse", "aed@vertex")),
+                               ("oracle-noshape", "oracle-noexpr", ("asd@rmse", "asd@vertex"))):
+        for spec in specs:
+            assert r[worse][spec] > CLEARLY_WORSE[spec] * o[spec], (worse, spec)
+            assert calibration[worse][spec]["diff_vs_oracle_ci95"][0] > 0, (worse, spec)  # paired: same controls
+            assert r[same][spec] < 1.1 * o[spec], (same, spec)
     for spec in o:
         assert nz[spec] >= 0.9 * max(o[spec], ne[spec], ns[spec]), spec
         assert nz[spec] > o[spec], spec

@@ -121,3 +121,33 @@ def test_several_data_folders_train_on_their_union():
     c = _toy_data(4, res=32)
     with pytest.raises(OmnibenchError, match="different sizes"):
         concat_datasets([a, c])
+
+
+def test_two_stage_weights_train_round_trip_and_stay_batch_independent(tmp_path):
+    """The aligned stage replaces shape/expression/jaw; format 2 round trips; format 1 still loads."""
+    from metrics.estimators.regressor import aligned_columns
+    from metrics.estimators.training import regressor_estimate_fn, train_aligned
+
+    data = _toy_data(32)
+    head = FakeHead()
+    cfg = TrainConfig(steps=3, batch_size=8, res=16, widths=(4, 8, 8, 8), hidden=16, threads=1, aligned_steps=4,
+                      aligned_size=8, aligned_widths=(4, 4, 8, 8), finish_fraction=0.5)
+    net, config, mean, std, _ = train_regressor(data, 4, 3, cfg, log=lambda s: None)
+    one_stage = regressor_estimate_fn(net, config, mean, std)(data.images[:4])
+    hist = train_aligned(net, config, mean, std, data, head, cfg, finish=_toy_data(8), log=lambda s: None)
+    assert [h["data"] for h in hist] == ["train", "finish"] and config["aligned"]["size"] == 8
+    assert aligned_columns(4, 3).tolist() == [0, 1, 2, 3, 4, 5, 6, 10, 11, 12]
+    with pytest.raises(OmnibenchError, match="head model"):
+        regressor_estimate_fn(net, config, mean, std)
+    two = regressor_estimate_fn(net, config, mean, std, head)(data.images[:4])
+    assert torch.equal(two.camera, one_stage.camera) and torch.equal(two.pose[:, 3:6], one_stage.pose[:, 3:6])
+    assert not torch.allclose(two.expression, one_stage.expression)
+    path = tmp_path / "two.pt"
+    save_checkpoint(path, net, config, mean, std, {"head": {"name": "fake", "sha256": FakeHead.sha256}})
+    assert torch.load(path, weights_only=True)["format_version"] == 2
+    est = load_estimator("regressor", head, weights=str(path))
+    out = est.estimate(data.images[:4]).validate()
+    assert torch.allclose(out.expression, two.expression, atol=2e-2)  # fp16 storage
+    single = est.estimate(data.images[1:2])
+    assert torch.allclose(single.expression[0], out.expression[1], atol=1e-5)
+    assert torch.allclose(single.shape[0], out.shape[1], atol=1e-5)
