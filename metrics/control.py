@@ -8,6 +8,8 @@ better. Variants (``name@variant``; the default is marked *):
   expression (``100`` shape) coefficients, ``sqrt(mean((given - est)^2))`` as Next3D's ``evaluation.py``.
 * ``aed@l1`` / ``asd@l1``: mean absolute difference over the same entries (Next3D
   ``cal_3dmm_distance.py`` / GAGAvatar style).
+  ``details.per_column`` gives each compared column's ``bias`` (mean estimated - given) and ``corr``
+  (Pearson correlation of given and estimated): which controls a generator ignores or renders offset.
 * ``aed@vertex`` / ``asd@vertex``: mean distance (mm) between head-model vertices of the given and the
   estimated parameters, over the ``face`` region when the head model has one (else every vertex),
   neutral pose; AED holds the *given shape* fixed and swaps only expression, ASD holds the *given
@@ -205,6 +207,18 @@ class _ControlMetric(Metric):
         )
 
 
+def per_column_agreement(given: torch.Tensor, est: torch.Tensor) -> dict[str, list[float | None]]:
+    """Diagnostics per coefficient column over all samples (failures as the null estimate): ``bias`` =
+    mean(estimated - given) and ``corr`` = Pearson correlation of given and estimated (None where either is
+    constant). A generator that ignores a column has corr ~ 0; one that renders it with an offset has a bias."""
+    g, e = given.double(), est.double()
+    gc, ec = g - g.mean(0), e - e.mean(0)
+    denom = (gc.pow(2).sum(0) * ec.pow(2).sum(0)).sqrt()
+    corr = (gc * ec).sum(0) / denom
+    return {"bias": [round(float(b), 6) for b in (e - g).mean(0)],
+            "corr": [round(float(c), 6) if float(d) > 1e-12 else None for c, d in zip(corr, denom)]}
+
+
 class _CoefficientMetric(_ControlMetric):
     field: str = "expression"
     cap: int = EXPRESSION_CAP
@@ -213,7 +227,8 @@ class _CoefficientMetric(_ControlMetric):
         given, est = getattr(pairs.given, self.field), getattr(estimate, self.field)
         if variant in ("rmse", "l1"):
             n = common_columns(given, est, self.cap)
-            return per_sample_param_error(given[:, :n], est[:, :n], variant), {"columns": n, "field": self.field}
+            details = {"columns": n, "field": self.field, "per_column": per_column_agreement(given[:, :n], est[:, :n])}
+            return per_sample_param_error(given[:, :n], est[:, :n], variant), details
         head = ctx.head_model()
         region, region_name = face_region(head)
         g_shape, g_expr = pairs.given.shape, pairs.given.expression

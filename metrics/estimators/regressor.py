@@ -220,7 +220,7 @@ class RegressorEstimator(Estimator):
     Options: ``weights`` (a ``.pt`` path; default: looked up by the head model's sha256)."""
 
     name = "regressor"
-    version = 1
+    version = 2  # 2: optional face-aligned second stage (format-2 weights)
 
     def __init__(self, head_model: Any, device: str = "cpu", weights: str | None = None) -> None:
         super().__init__(head_model, device)

@@ -54,6 +54,23 @@ def test_rmse_matches_an_independent_numpy_computation(controls):
     assert AED().compute(ctx, "rmse").value == pytest.approx(float(expected), rel=1e-6)
 
 
+def test_per_column_diagnostics_match_numpy_and_flag_an_ignored_column(controls):
+    ctx = FakeContext(controls, FakeHead(), MOCK, sigma_expr=0.2)
+    est = MockEstimator(None, sigma_expr=0.2).estimate(ctx.samples("main").images)
+    cols = AED().compute(ctx, "rmse").details["per_column"]
+    g, e = controls.expression.numpy().astype(np.float64), est.expression.numpy().astype(np.float64)
+    assert cols["bias"] == pytest.approx(list((e - g).mean(0)), abs=1e-6)
+    assert cols["corr"] == pytest.approx([np.corrcoef(g[:, k], e[:, k])[0, 1] for k in range(g.shape[1])], abs=1e-6)
+    assert min(cols["corr"]) > 0.8  # noise 0.2 on unit-scale controls
+    # an estimate that ignores column 0 (constant 0.5) has no correlation there and a bias of 0.5 - mean(given)
+    from metrics.control import per_column_agreement
+
+    e2 = est.expression.clone()
+    e2[:, 0] = 0.5
+    d = per_column_agreement(controls.expression, e2)
+    assert d["corr"][0] is None and d["bias"][0] == pytest.approx(0.5 - float(g[:, 0].mean()), abs=1e-6)
+
+
 def test_vertex_variant_matches_linear_blendshapes(controls):
     head = FakeHead()
     ctx = FakeContext(controls, head, MOCK, sigma_expr=0.5, sigma_shape=0.5)
