@@ -8,7 +8,7 @@ bilinear) to ``res`` px (default 64). BatchNorm runs in eval mode, so estimates 
 
 Two stages (checkpoint format 2, ``config["aligned"]``): the whole-image network above estimates the
 camera; the image is then resampled on a grid of points of the head model's mean face projected with that
-camera (:mod:`metrics.estimators.face_align`), and a second CNN (:class:`AlignedNet`) reads shape,
+camera (:mod:`omnibench.heads.face_align`), and a second CNN (:class:`AlignedNet`) reads shape,
 expression and jaw off that frontalised crop, where each facial feature sits on fixed pixels whatever
 the view. Format-1 weights (one stage) still load.
 
@@ -29,10 +29,10 @@ import torch
 from torch import nn
 
 from metrics.estimators.base import Estimator, FlameEstimate, images_to_float
-from metrics.estimators.face_align import face_grid, frontalise
 from omnibench.assets import cache_root, sha256_file
 from omnibench.cameras import orbit_camera
 from omnibench.errors import CheckpointError, MissingAssetError, OmnibenchError
+from omnibench.heads.face_align import face_grid, frontalise
 
 CHECKPOINT_KIND = "omnibench-flame-regressor"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -51,7 +51,7 @@ def _block(cin: int, cout: int, double: bool = True) -> nn.Sequential:
 
 
 class AlignedNet(nn.Module):
-    """The face-aligned stage: a ``size`` px frontalised face crop (:mod:`metrics.estimators.face_align`) ->
+    """The face-aligned stage: a ``size`` px frontalised face crop (:mod:`omnibench.heads.face_align`) ->
     conv pairs (stride 1 then 2 per width; ``size`` -> ``size/8``), flatten, MLP -> ``n_out`` standardised
     values (shape, expression and jaw). About 15 M multiply-adds at ``size`` 32."""
 

@@ -26,7 +26,6 @@ import torch
 from torch import nn
 
 from metrics.control_math import per_sample_rotation_error_deg
-from metrics.estimators.face_align import face_grid, frontalise
 from metrics.estimators.regressor import (
     AlignedNet,
     RegressorNet,
@@ -47,6 +46,7 @@ from omnibench.cameras import (
 )
 from omnibench.errors import OmnibenchError
 from omnibench.generators.base import Controls
+from omnibench.heads.face_align import face_grid, frontalise
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from metrics.estimators.face_align import face_grid, frontalise
 from omnibench.cameras import orbit_camera, project
+from omnibench.heads.face_align import face_grid, frontalise
 from tests.metrics.control_fakes import FakeHead
 
 
