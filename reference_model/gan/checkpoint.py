@@ -63,8 +63,10 @@ def load_generator(path: str | os.PathLike, head=None, device: str = "cpu") -> t
         raise CheckpointError(f"'{path}': weights do not match its config ({str(exc).splitlines()[0]})") from None
     E = None
     if ckpt.get("E") is not None:
-        E = ControlEncoder(cfg.n_expression)
-        E.load_state_dict(ckpt["E"])
+        try:
+            E = ControlEncoder.from_state_dict(cfg.n_expression, ckpt["E"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"'{path}': encoder weights do not match ({str(exc).splitlines()[0]})") from None
         E.eval().to(device)
     meta = {k: v for k, v in ckpt.items() if k not in ("G_ema", "E", "training")}
     return G.eval().to(device), E, meta

@@ -26,6 +26,8 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--enc-aligned", action="store_true",
+                   help="train E for L_enc on face crops aligned by the rendering camera (reads expression at 64 px)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_run)
 
@@ -49,7 +51,8 @@ def _run(args: argparse.Namespace) -> int:
         from reference_model.sdf.release import SHIPPED_SDF
 
         args.sdf = str(SHIPPED_SDF)
-    cfg = CONFIGS[args.config].with_overrides(steps=args.steps, batch=args.batch, seed=args.seed, **ABLATIONS[args.ablation])
+    cfg = CONFIGS[args.config].with_overrides(steps=args.steps, batch=args.batch, seed=args.seed,
+                                             enc_aligned=True if args.enc_aligned else None, **ABLATIONS[args.ablation])
     sdf_ckpt_head = __import__("reference_model.sdf.checkpoint", fromlist=["read_sdf_checkpoint"]).read_sdf_checkpoint(args.sdf)
     head = load_head_model(sdf_ckpt_head["config"]["head"])
     sdf = load_sdf(args.sdf, head=head)

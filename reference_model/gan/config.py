@@ -13,6 +13,7 @@ class GANConfig:
     use_sdf: bool = True  # False: plain EG3D (tri-planes read at x, no W, no L_prior)
     use_prior: bool = True  # L_prior
     use_enc: bool = True  # L_enc
+    enc_aligned: bool = False  # E reads a face crop aligned by the rendering camera (reads expression at 64 px)
     dynamic: bool = True  # dynamic decoder conditioned on (beta, theta)
     # latent and conditioning
     z_dim: int = 64

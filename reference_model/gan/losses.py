@@ -35,9 +35,11 @@ def r1_penalty(real_logits: torch.Tensor, real_images: list[torch.Tensor], gamma
 
 
 def enc_loss(encoder, head, image: torch.Tensor, shape: torch.Tensor, expression: torch.Tensor,
-             pose: torch.Tensor, w_vertex: float, w_landmark: float) -> dict[str, torch.Tensor]:
-    """Terms of ``L_enc`` (``total`` weighted). ``pose (B, 15)``: the encoder estimates indices 3:9."""
-    est_expr, est_nj = encoder(image)
+             pose: torch.Tensor, w_vertex: float, w_landmark: float,
+             camera: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Terms of ``L_enc`` (``total`` weighted). ``pose (B, 15)``: the encoder estimates indices 3:9;
+    ``camera (B, 25)``: the cameras G rendered ``image`` with (used by a face-aligned encoder)."""
+    est_expr, est_nj = encoder(image, camera)
     n_e = est_expr.shape[1]
     expr = expression[:, :n_e] if expression.shape[1] >= n_e else F.pad(expression, (0, n_e - expression.shape[1]))
     param = (est_expr - expr).norm(dim=1).mean() + (est_nj - pose[:, 3:9]).norm(dim=1).mean()

@@ -21,7 +21,8 @@ import torch
 
 from omnibench import __version__
 from omnibench.distributed import average_gradients
-from omnibench.errors import CheckpointError
+from omnibench.errors import CheckpointError, OmnibenchError
+from omnibench.heads.face_align import face_grid
 from reference_model.gan.checkpoint import atomic_torch_save, read_gan_checkpoint
 from reference_model.gan.config import GANConfig
 from reference_model.gan.data import TrainingSet
@@ -37,15 +38,18 @@ def seeded(*key: int) -> torch.Generator:
     return g
 
 
-def train_encoder(cfg: GANConfig, data: TrainingSet, quiet: bool = False) -> ControlEncoder:
-    """Fit E to the dataset's expression and neck/jaw labels (MSE), deterministic for ``cfg.seed``."""
+def train_encoder(cfg: GANConfig, data: TrainingSet, quiet: bool = False, head=None) -> ControlEncoder:
+    """Fit E to the dataset's expression and neck/jaw labels (MSE), deterministic for ``cfg.seed``; with
+    ``cfg.enc_aligned`` on face crops aligned by the labelled cameras (``head`` gives the face grid)."""
     torch.manual_seed(cfg.seed)
-    E = ControlEncoder(cfg.n_expression)
+    if cfg.enc_aligned and head is None:
+        raise OmnibenchError("enc_aligned needs the head model to build the face grid")
+    E = ControlEncoder(cfg.n_expression, grid=face_grid(head) if cfg.enc_aligned else None)
     opt = torch.optim.Adam(E.parameters(), lr=cfg.encoder_lr)
     for step in range(cfg.encoder_steps):
         idx = torch.randint(0, len(data), (min(32, len(data)),), generator=seeded(cfg.seed, 11, step))
         b = data.batch(idx)
-        e, nj = E(b["image"])
+        e, nj = E(b["image"], b["camera"])
         loss = (e - fit_columns(b["expression"], cfg.n_expression)).square().mean() + (nj - b["pose"][:, 3:9]).square().mean() * 10
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -116,8 +120,7 @@ class Trainer:
         self.opt_d.load_state_dict(t["opt_d"])
         self.G_ema.load_state_dict(ckpt["G_ema"])
         if ckpt.get("E") is not None:
-            self.E = ControlEncoder(self.cfg.n_expression)
-            self.E.load_state_dict(ckpt["E"])
+            self.E = ControlEncoder.from_state_dict(self.cfg.n_expression, ckpt["E"]).to(self.device)
             self.E.eval().requires_grad_(False)
         self.step = int(ckpt["step"])
         return True
@@ -161,7 +164,7 @@ class Trainer:
             logs["loss_prior"] = float(lp.detach())
         if cfg.use_enc and self.E is not None:
             le = enc_loss(self.E, self.head, out.image, gen["shape"], gen["expression"], gen["pose"],
-                          cfg.w_enc_vertex, cfg.w_enc_landmark)
+                          cfg.w_enc_vertex, cfg.w_enc_landmark, camera=gen["camera"])
             loss_g = loss_g + cfg.w_enc * le["total"]
             logs["loss_enc"] = float(le["total"].detach())
         self.opt_g.zero_grad(set_to_none=True)
@@ -194,7 +197,7 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.resume()
         if cfg.use_enc and self.E is None:
-            self.E = train_encoder(cfg, self.data, self.quiet)
+            self.E = train_encoder(cfg, self.data, self.quiet, head=self.head)
         if not resumed:
             self.save()
         total = cfg.steps if steps is None else steps
