@@ -159,13 +159,14 @@ def render_markdown(results: dict[str, Any], n: int, seed: int, res: int, estima
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) this module's marked section of ``path``, atomically."""
+def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace (or append) the section of ``path`` marked by ``begin``/``end`` (default: this module's),
+    atomically; ``section`` includes the markers."""
     path = Path(path)
     text = path.read_text() if path.is_file() else "# Calibration report\n\n"
-    if BEGIN in text and END in text:
-        pre, rest = text.split(BEGIN, 1)
-        post = rest.split(END, 1)[1].lstrip("\n")
+    if begin in text and end in text:
+        pre, rest = text.split(begin, 1)
+        post = rest.split(end, 1)[1].lstrip("\n")
         text = pre + section + ("\n" + post if post else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section

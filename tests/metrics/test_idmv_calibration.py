@@ -76,3 +76,21 @@ def test_noise_is_worst(results):
     for key in ("id-views", "id-expr"):
         assert n[key]["value"] is None and n[key]["failures"] == 24, n[key]
     assert n["mv-reproj"]["value"] is None and n["geometry"]["value"] is None
+
+
+def test_report_section_prints_floors_and_baselines_and_keeps_other_sections(results, tmp_path):
+    from metrics.calibration_control import BEGIN as CONTROL_BEGIN
+    from metrics.calibration_control import END as CONTROL_END
+    from metrics.calibration_control import write_section
+    from metrics.calibration_idmv import BEGIN, END, render_markdown
+
+    md = render_markdown({g: {k: results[g][k] for k in ("id-views", "geometry")} for g in results}, "idmv-calibration")
+    o = results["oracle"]["id-views"]
+    assert f"{o['value']:.4g}" in md and f"between latents {o['details']['baseline']:.3f}" in md
+    assert "n/a (24 failures)" in md  # noise's identity
+    out = tmp_path / "calibration.md"
+    write_section(out, f"{CONTROL_BEGIN}\ncontrol table\n{CONTROL_END}\n")
+    write_section(out, md, BEGIN, END)
+    write_section(out, md.replace("idmv-calibration", "again"), BEGIN, END)  # replaced, not appended
+    text = out.read_text()
+    assert "control table" in text and text.count(BEGIN) == 1 and "`again`" in text
