@@ -206,6 +206,16 @@ def _augment(x: torch.Tensor, g: torch.Generator, shift: int = 3) -> torch.Tenso
     return x * gain + bias + noise
 
 
+def _optimise(opt: torch.optim.Optimizer, sched: Any, loss: torch.Tensor, running: float | None) -> float:
+    """One optimiser and scheduler step on ``loss``; returns the updated running loss (EMA 0.98)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    lv = float(loss.detach())
+    return lv if running is None else 0.98 * running + 0.02 * lv
+
+
 def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: TrainConfig,
                     log: Callable[[str], None] = print) -> tuple[RegressorNet, dict[str, Any], torch.Tensor, torch.Tensor, list]:
     """Train from scratch; returns (net in eval mode, config dict, target mean, target std, loss history)."""
@@ -256,12 +266,7 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
             face = torch.cat([torch.ones(n_pos), torch.zeros(n_neg)])
             cls = nn.functional.binary_cross_entropy_with_logits(out[:, -1], face)
             loss = reg + 0.1 * cls
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            lv = float(loss.detach())
-            running = lv if running is None else 0.98 * running + 0.02 * lv
+            running = _optimise(opt, sched, loss, running)
             if step % 100 == 0 or step == cfg.steps - 1:
                 history.append({"step": step, "loss": running, "reg": float(reg.detach()), "cls": float(cls.detach())})
                 log(f"step {step:5d}/{cfg.steps}  loss {running:.4f}  reg {float(reg.detach()):.4f}  cls {float(cls.detach()):.4f}  "
@@ -321,12 +326,7 @@ def train_aligned(net: RegressorNet, config: dict[str, Any], mean: torch.Tensor,
             b = x.shape[0]
             x = x * (0.8 + 0.4 * torch.rand(b, 1, 1, 1, generator=g)) + 0.1 * torch.randn(b, 3, 1, 1, generator=g)
             loss = nn.functional.mse_loss(aligned(x), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            lv = float(loss.detach())
-            running = lv if running is None else 0.98 * running + 0.02 * lv
+            running = _optimise(opt, sched, loss, running)
             if step % 100 == 0 or step == cfg.aligned_steps - 1:
                 history.append({"step": step, "loss": running, "data": "finish" if k else "train"})
                 log(f"aligned step {step:5d}/{cfg.aligned_steps}  loss {running:.4f}  {time.time() - t0:.0f}s")
