@@ -93,14 +93,12 @@ def run_calibration(n: int = 64, seed: int = 7, res: int = 64, estimator: str = 
                 imgs.append(out.image_uint8())
         ctx = CalibrationContext(_Samples(torch.cat(imgs), z, controls), head32, estimator, seed,
                                  estimator_options=estimator_options)
-        pairs = control_pairs(ctx)  # estimate once
+        control_pairs(ctx)  # estimate once
         row, per_sample[name] = {}, {}
         for spec in specs:
             cls, variant = parse_metric_spec(spec)
-            metric = cls()
-            r = metric.compute(ctx, variant)
+            r, per_sample[name][spec] = cls().compute_with_values(ctx, variant)
             row[spec] = {"value": r.value, "ci95": r.ci95, "failures": r.failures, "n": r.n, "unit": r.unit}
-            per_sample[name][spec] = metric.per_sample(ctx, pairs, variant, pairs.estimate)[0]
         results[name] = row
         if log:
             log(f"{name}: {time.time() - t0:.0f}s")

@@ -28,8 +28,9 @@ METRICS = ("id-views@synthetic", "id-expr@synthetic", "mv-reproj", "mv-reproj@de
 BEGIN, END = "<!-- identity-multiview:begin -->", "<!-- identity-multiview:end -->"
 
 
-def run(protocol: str = "quick", generators: tuple[str, ...] = GENERATORS, metrics: tuple[str, ...] = METRICS) -> dict[str, Any]:
-    """``{generator: result-file "metrics" dict}`` from one evaluation each in a private sample cache."""
+def run(protocol: Any = "quick", generators: tuple[str, ...] = GENERATORS, metrics: tuple[str, ...] = METRICS) -> dict[str, Any]:
+    """``{generator: result-file "metrics" dict}`` from one evaluation each (``protocol``: a name or a
+    :class:`omnibench.protocol.Protocol`) in a private, temporary sample cache."""
     from omnibench.evaluation import evaluate
 
     old = os.environ.get("OMNIBENCH_CACHE")

@@ -178,6 +178,10 @@ class _ControlMetric(Metric):
         return "rmse" if variant in ("rmse", "jaw") else "mean"
 
     def compute(self, ctx: Any, variant: str) -> MetricResult:
+        return self.compute_with_values(ctx, variant)[0]
+
+    def compute_with_values(self, ctx: Any, variant: str) -> tuple[MetricResult, torch.Tensor]:
+        """The result and the per-sample values it aggregates (for paired comparisons between generators)."""
         if variant not in self.variants:
             raise OmnibenchError(f"unknown variant '{variant}' of '{self.name}'; available: {', '.join(self.variants)}")
         pairs = control_pairs(ctx)
@@ -196,7 +200,7 @@ class _ControlMetric(Metric):
                 "aggregate": "sqrt(mean of per-sample MSE)" if kind == "rmse" else "mean",
             }
         )
-        return MetricResult(
+        result = MetricResult(
             value=value,
             n=int(values.shape[0]),
             ci95=ci,
@@ -205,6 +209,7 @@ class _ControlMetric(Metric):
             backbones={"estimator": {"name": pairs.estimator.get("name"), "sha256": pairs.estimator.get("sha256")}},
             unit=self.units[variant],
         )
+        return result, values
 
 
 def per_column_agreement(given: torch.Tensor, est: torch.Tensor) -> dict[str, list[float | None]]:

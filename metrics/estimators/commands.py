@@ -15,9 +15,9 @@ from metrics.estimators import load_estimator
 from metrics.estimators.regressor import load_checkpoint, save_checkpoint
 from metrics.estimators.training import (
     TrainConfig,
-    concat_datasets,
     heldout_errors,
     read_dataset,
+    read_datasets,
     regressor_estimate_fn,
     render_dataset,
     train_aligned,
@@ -36,8 +36,7 @@ def _log(msg: str) -> None:
 def _data(head: str, data: str | None, n: int, res: int, seed: int, workers: int, render_res: int | None = None,
           crop: float = 1.0, prior: str = "ffhq") -> Any:
     if data:
-        parts = [read_dataset(d, res=res, crop=crop) for d in data.split(",") if d]
-        return parts[0] if len(parts) == 1 else concat_datasets(parts)
+        return read_datasets(data, res=res, crop=crop)
     t0 = time.time()
     path = render_dataset(head, n, render_res or res, seed, workers=workers, progress=True, prior=prior)
     _log(f"training data: {path} ({time.time() - t0:.0f}s)")
@@ -82,8 +81,7 @@ def train_main(args: Any) -> dict[str, Any]:
         raise OmnibenchError("--finish-data applies to the aligned stage: give --aligned-steps > 0")
     finish = None
     if args.finish_data:
-        parts = [read_dataset(d, res=args.res) for d in args.finish_data.split(",") if d]
-        finish = parts[0] if len(parts) == 1 else concat_datasets(parts)
+        finish = read_datasets(args.finish_data, res=args.res)
         if finish.head.get("sha256") != data.head.get("sha256"):
             raise OmnibenchError("--finish-data was labelled with another head model than --data")
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, res=args.res, seed=args.train_seed,

@@ -58,6 +58,7 @@ class AlignedNet(nn.Module):
     def __init__(self, n_out: int, size: int = 32, widths: tuple[int, ...] = (32, 48, 64, 96), hidden: int = 256,
                  dropout: float = 0.1) -> None:
         super().__init__()
+        self.hidden, self.dropout = hidden, dropout
         if size % 8 or len(widths) != 4:
             raise OmnibenchError(f"aligned stage needs a crop size divisible by 8 and 4 widths, got {size}, {widths}")
 
@@ -265,13 +266,15 @@ def run_regressor(net: RegressorNet, cfg: dict[str, Any], mean: torch.Tensor, st
     face logit (and shape/expression/jaw for single-stage weights); the aligned stage, when present,
     re-reads shape, expression and jaw on the face crop its camera estimate aligns."""
     dev = next(net.parameters()).device
-    raw = net(preprocess(images, cfg["res"], cfg.get("crop", 1.0)).to(dev)).float().cpu()
+    crop = cfg.get("crop", 1.0)
+    x = preprocess(images, cfg["res"], crop).to(dev)
+    raw = net(x).float().cpu()
     if net.aligned is None or grid is None:
         return decode_outputs(raw, mean, std, cfg)
-    cols = aligned_columns(cfg["n_shape"], cfg["n_expression"])
     camera = decode_outputs(raw, mean, std, cfg).camera
-    full = preprocess(images, cfg["res"]).to(dev) * 0.25 + 0.5  # uncropped, [0, 1]
-    raw[:, cols] = net.aligned(frontalise(full, camera.to(dev), grid.to(dev))).float().cpu()
+    full = x if crop >= 1.0 else preprocess(images, cfg["res"]).to(dev)  # the aligned stage reads the whole image
+    crops = frontalise(full * 0.25 + 0.5, camera.to(dev), grid.to(dev))  # preprocess's scaling undone: [0, 1]
+    raw[:, aligned_columns(cfg["n_shape"], cfg["n_expression"])] = net.aligned(crops).float().cpu()
     return decode_outputs(raw, mean, std, cfg)
 
 

@@ -46,7 +46,7 @@ from omnibench.cameras import (
 )
 from omnibench.errors import OmnibenchError
 from omnibench.generators.base import Controls
-from omnibench.heads.face_align import face_grid, frontalise
+from omnibench.heads.face_align import GRID_RADIUS, face_grid, frontalise
 
 
 @dataclass
@@ -133,6 +133,14 @@ def concat_datasets(parts: list[LabelledImages]) -> LabelledImages:
         raise OmnibenchError(f"--data folders hold images of different sizes {sorted(sizes)}: pass --res")
     return LabelledImages(torch.cat([p.images for p in parts]), Controls.cat([p.controls for p in parts]), parts[0].head,
                           {"parts": [p.source for p in parts], "n": sum(p.images.shape[0] for p in parts)})
+
+
+def read_datasets(paths: str, res: int | None = None, crop: float = 1.0) -> LabelledImages:
+    """Comma-separated dataset folders read as one (:func:`read_dataset` each, :func:`concat_datasets`)."""
+    parts = [read_dataset(d, res=res, crop=crop) for d in paths.split(",") if d]
+    if not parts:
+        raise OmnibenchError(f"no dataset folder in '{paths}'")
+    return parts[0] if len(parts) == 1 else concat_datasets(parts)
 
 
 def render_dataset(head: str, n: int, res: int, seed: int, workers: int = 1, progress: bool = False,
@@ -310,7 +318,7 @@ def train_aligned(net: RegressorNet, config: dict[str, Any], mean: torch.Tensor,
         grid = face_grid(head, cfg.aligned_size, cfg.aligned_margin)
         sources = [data] if finish is None else [data, finish]
         targets = [((targets_from_controls(d.controls, n_shape, n_expr) - mean) / std)[:, cols] for d in sources]
-        aligned = AlignedNet(cols.numel(), cfg.aligned_size, tuple(cfg.aligned_widths), dropout=0.1)
+        aligned = AlignedNet(cols.numel(), cfg.aligned_size, tuple(cfg.aligned_widths))
         opt = torch.optim.AdamW(aligned.parameters(), lr=cfg.aligned_lr, weight_decay=1e-4)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.aligned_lr, total_steps=cfg.aligned_steps,
                                                     pct_start=0.05)
@@ -335,7 +343,8 @@ def train_aligned(net: RegressorNet, config: dict[str, Any], mean: torch.Tensor,
         torch.set_num_threads(prev_threads)
     net.aligned = aligned
     config["aligned"] = {"n_out": cols.numel(), "size": cfg.aligned_size, "widths": list(cfg.aligned_widths),
-                         "hidden": 256, "dropout": 0.1, "margin": cfg.aligned_margin, "radius": 0.004,
+                         "hidden": aligned.hidden, "dropout": aligned.dropout, "margin": cfg.aligned_margin,
+                         "radius": GRID_RADIUS,
                          "camera_noise_deg": cfg.camera_noise_deg, "steps": cfg.aligned_steps,
                          "finish_fraction": cfg.finish_fraction if finish is not None else 0.0}
     return history

@@ -20,6 +20,8 @@ import torch
 from omnibench.cameras import project
 from omnibench.errors import OmnibenchError
 
+GRID_RADIUS = 0.004  # metres: face vertices within this x/y distance of a grid point lift it onto the surface
+
 
 def _mean_face_vertices(head: Any) -> np.ndarray:
     """Vertices ``(F, 3)`` of the mean neutral face region (``face`` mask, else the front 30 % in depth)."""
@@ -38,7 +40,7 @@ def _mean_face_vertices(head: Any) -> np.ndarray:
     return v[idx]
 
 
-def face_grid(head: Any, size: int = 32, margin: float = 0.1, radius: float = 0.004) -> torch.Tensor:
+def face_grid(head: Any, size: int = 32, margin: float = 0.1, radius: float = GRID_RADIUS) -> torch.Tensor:
     """``(size * size, 3)`` float32 points on the mean face, row-major from the top-left (x right, y down
     in the crop); ``margin`` widens the face's x/y bounding square by that fraction."""
     from scipy.spatial import cKDTree

@@ -12,7 +12,6 @@ import pytest
 
 pytest.importorskip("omnibench.generators.oracle", reason="oracle generator not merged yet")
 
-from omnibench.evaluation import evaluate  # noqa: E402
 from omnibench.protocol import Protocol, SetSize  # noqa: E402
 
 METRICS = ["id-views", "id-expr", "mv-reproj", "mv-reproj@depth", "geometry"]
@@ -37,22 +36,10 @@ def protocol():
 
 
 @pytest.fixture(scope="module")
-def results(protocol, tmp_path_factory):
-    import os
+def results(protocol):
+    from metrics.calibration_idmv import run  # the report's runner, in a private sample cache
 
-    old = os.environ.get("OMNIBENCH_CACHE")
-    os.environ["OMNIBENCH_CACHE"] = str(tmp_path_factory.mktemp("calib-cache"))
-    try:
-        out = {
-            g: evaluate(g, protocol=protocol, metrics=METRICS, progress=False)["metrics"]
-            for g in ("oracle", "oracle-noshape", "noise")
-        }
-    finally:
-        if old is None:
-            os.environ.pop("OMNIBENCH_CACHE", None)
-        else:
-            os.environ["OMNIBENCH_CACHE"] = old
-    return out
+    return run(protocol, generators=("oracle", "oracle-noshape", "noise"), metrics=tuple(METRICS))
 
 
 def test_oracle_identity_high_across_views_low_between_latents(results):
