@@ -21,7 +21,7 @@ class GANConfig:
     mapping_layers: int = 2
     c_dim: int = 25
     n_shape: int = 10  # FLAME coefficients the generator consumes (controls are truncated / padded)
-    n_expression: int = 10
+    n_expression: int = 16  # the synthetic head's 16 semantic expression columns (W reads its own first 10)
     # tri-plane synthesis
     triplane_res: int = 32
     triplane_channels: int = 16
@@ -58,7 +58,8 @@ class GANConfig:
     lr_d: float = 1e-3
     betas: tuple[float, float] = (0.0, 0.99)
     ema_beta: float = 0.99
-    encoder_steps: int = 600
+    encoder_steps: int = 600  # E trained in the run (no --encoder file)
+    encoder_batch: int = 32
     encoder_lr: float = 1e-3
     seed: int = 0
     log_every: int = 50

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -22,13 +23,13 @@ import torch
 from omnibench import __version__
 from omnibench.distributed import average_gradients
 from omnibench.errors import CheckpointError, OmnibenchError
-from omnibench.heads.face_align import face_grid
 from reference_model.gan.checkpoint import atomic_torch_save, read_gan_checkpoint
 from reference_model.gan.config import GANConfig
 from reference_model.gan.data import TrainingSet
 from reference_model.gan.discriminator import DualDiscriminator
 from reference_model.gan.encoder import ControlEncoder
-from reference_model.gan.generator import OmniAvatarG, fit_columns
+from reference_model.gan.encoder_training import EncoderRecipe, train_encoder
+from reference_model.gan.generator import OmniAvatarG
 from reference_model.gan.losses import d_adversarial, enc_loss, g_adversarial, prior_loss, r1_penalty
 
 
@@ -38,31 +39,24 @@ def seeded(*key: int) -> torch.Generator:
     return g
 
 
-def train_encoder(cfg: GANConfig, data: TrainingSet, quiet: bool = False, head=None) -> ControlEncoder:
-    """Fit E to the dataset's expression and neck/jaw labels (MSE), deterministic for ``cfg.seed``; with
-    ``cfg.enc_aligned`` on face crops aligned by the labelled cameras (``head`` gives the face grid)."""
-    torch.manual_seed(cfg.seed)
-    if cfg.enc_aligned and head is None:
-        raise OmnibenchError("enc_aligned needs the head model to build the face grid")
-    E = ControlEncoder(cfg.n_expression, grid=face_grid(head) if cfg.enc_aligned else None)
-    opt = torch.optim.Adam(E.parameters(), lr=cfg.encoder_lr)
-    for step in range(cfg.encoder_steps):
-        idx = torch.randint(0, len(data), (min(32, len(data)),), generator=seeded(cfg.seed, 11, step))
-        b = data.batch(idx)
-        e, nj = E(b["image"], b["camera"])
-        loss = (e - fit_columns(b["expression"], cfg.n_expression)).square().mean() + (nj - b["pose"][:, 3:9]).square().mean() * 10
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if not quiet and (step + 1) % max(1, cfg.encoder_steps // 5) == 0:
-            print(f"[encoder] step {step + 1}/{cfg.encoder_steps} mse {float(loss.detach()):.4f}", file=sys.stderr)
-    return E.eval().requires_grad_(False)
+def encoder_recipe(cfg: GANConfig) -> EncoderRecipe:
+    """The in-run recipe: E trained on the GAN's own training set for ``cfg.encoder_steps``."""
+    return EncoderRecipe(steps=cfg.encoder_steps, batch=cfg.encoder_batch, lr=cfg.encoder_lr, seed=cfg.seed)
 
 
 class Trainer:
     def __init__(self, cfg: GANConfig, data: TrainingSet, sdf, head, sdf_meta: dict, out_dir: Path,
-                 device: str = "cpu", quiet: bool = False) -> None:
+                 device: str = "cpu", quiet: bool = False,
+                 encoder: tuple[ControlEncoder, dict] | None = None) -> None:
+        """``encoder``: a pre-trained E and its provenance (:func:`~reference_model.gan.encoder_training.load_encoder`)
+        to freeze instead of training one on ``data``."""
         self.cfg, self.data, self.head, self.sdf_meta, self.out_dir, self.quiet = cfg, data, head, sdf_meta, out_dir, quiet
+        if encoder is not None:
+            E, meta = encoder
+            if E.n_expression != cfg.n_expression or E.aligned != cfg.enc_aligned:
+                raise OmnibenchError(
+                    f"the given encoder reads {E.n_expression} expression columns ({'aligned' if E.aligned else 'whole image'}); "
+                    f"config '{cfg.name}' needs {cfg.n_expression} ({'aligned' if cfg.enc_aligned else 'whole image'})")
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         if self.world > 1 and not torch.distributed.is_initialized():
@@ -72,7 +66,8 @@ class Trainer:
         self.G = OmniAvatarG(cfg, sdf).to(self.device)
         self.D = DualDiscriminator(cfg.image_res, cfg.d_channels, cfg.c_dim).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.E: ControlEncoder | None = None
+        self.E: ControlEncoder | None = encoder[0].to(self.device) if encoder is not None else None
+        self.encoder_meta: dict = encoder[1] if encoder is not None else {}
         self.opt_g = torch.optim.Adam(self.G.trainable_parameters(), lr=cfg.lr_g, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
         self.step = 0
@@ -92,6 +87,7 @@ class Trainer:
             "step": self.step,
             "G_ema": self.G_ema.state_dict(),
             "E": self.E.state_dict() if self.E is not None else None,
+            "encoder": self.encoder_meta,
         }
         if training:
             ckpt["training"] = {"G": self.G.state_dict(), "D": self.D.state_dict(),
@@ -122,6 +118,7 @@ class Trainer:
         if ckpt.get("E") is not None:
             self.E = ControlEncoder.from_state_dict(self.cfg.n_expression, ckpt["E"]).to(self.device)
             self.E.eval().requires_grad_(False)
+            self.encoder_meta = ckpt.get("encoder") or {}
         self.step = int(ckpt["step"])
         return True
 
@@ -197,7 +194,10 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.resume()
         if cfg.use_enc and self.E is None:
-            self.E = train_encoder(cfg, self.data, self.quiet, head=self.head)
+            self.E = train_encoder(cfg.n_expression, cfg.enc_aligned, self.data, encoder_recipe(cfg), head=self.head,
+                                   quiet=self.quiet)
+            self.encoder_meta = {"trained_on": "training set", "recipe": asdict(encoder_recipe(cfg)),
+                                 "data": [{"path": self.data.path, "content_hash": self.data.content_hash, "n": len(self.data)}]}
         if not resumed:
             self.save()
         total = cfg.steps if steps is None else steps

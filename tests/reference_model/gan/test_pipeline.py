@@ -78,3 +78,19 @@ def test_evaluate_picks_the_adapter_from_the_checkpoint_header(pipeline):
     res = json.loads(out.read_text())
     assert res["checkpoint"]["generator"] == "omniavatar"
     assert res["metrics"]["mv-reproj@depth"]["n"] > 0
+
+
+def test_cli_trains_an_encoder_file_and_train_gan_refuses_a_foreign_one(pipeline):
+    from reference_model.gan.encoder_training import load_encoder
+
+    root, data = pipeline["root"], str(pipeline["data"])
+    r = subprocess.run([sys.executable, "-m", "omnibench", "train", "gan-encoder", "--data", f"{data},{data}",
+                        "--finish-data", data, "--heldout", data, "--aligned", "--steps", "2", "--batch", "4",
+                        "--sdf", str(pipeline["w"]), "--out", str(root / "E.pt")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    E, meta = load_encoder(root / "E.pt", head=pipeline["head"])
+    assert E.aligned and meta["recipe"]["finish_fraction"] == 0.25 and len(meta["data"]) == 2
+    assert meta["heldout"]["n"] == 6 and len(meta["heldout"]["expression_r2"]) == E.n_expression
+    r = subprocess.run([sys.executable, "-m", "omnibench", "train", "gan", "--data", data, "--sdf", str(pipeline["w"]),
+                        "--encoder", str(pipeline["release"]), "--out", str(root / "new-e")], capture_output=True, text=True)
+    assert r.returncode == 2 and "not a control encoder" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,168 @@
+"""Training, held-out scoring and files of the frozen control encoder E behind ``L_enc``.
+
+E is trained before Stage II and frozen. By default ``omnibench train gan`` trains it on the GAN's own
+training set (the paper's recipe). ``omnibench train gan-encoder`` trains it once on any labelled renders
+of the same head model (several folders, plus an optional *finish* phase on one set so its estimates are
+calibrated to that set's control prior) and writes a file that ``omnibench train gan --encoder E.pt``
+freezes into one or more runs, so ablations share the very same E. The file records where E came from
+(dataset content hashes, recipe, head model sha256, held-out R^2) and that record travels into every
+GAN checkpoint trained with it.
+
+File: ``{"kind": "omnibench.gan-encoder", "format": 1, "code_version", "head_model": {"name", "sha256"},
+"n_expression", "aligned", "recipe": {...}, "data": [{"path", "content_hash", "n"}], "finish_data": [...],
+"heldout": {...} | None, "E": state_dict}``, loaded with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from omnibench import __version__
+from omnibench.assets import sha256_file
+from omnibench.errors import CheckpointError, OmnibenchError
+from omnibench.heads.face_align import face_grid
+from reference_model.gan.data import TrainingSet, load_training_set
+from reference_model.gan.encoder import ControlEncoder
+from reference_model.gan.generator import fit_columns
+
+KIND = "omnibench.gan-encoder"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class EncoderRecipe:
+    """Adam on MSE (expression + 10 x neck/jaw axis-angle); batches drawn with replacement from
+    ``seed``; the last ``finish_fraction`` of the steps draw from the finish set only (if given)."""
+
+    steps: int = 600
+    batch: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    finish_fraction: float = 0.0
+
+
+def _seeded(*key: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(int(sum(k * 1_000_003**i for i, k in enumerate(key)) % (2**63)))
+    return g
+
+
+def concat_training_sets(sets: list[TrainingSet]) -> TrainingSet:
+    """One in-memory set from several (same image size; coefficient axes padded to the widest)."""
+    if not sets:
+        raise OmnibenchError("no dataset given")
+    if len(sets) == 1:
+        return sets[0]
+    sizes = {tuple(s.images.shape[1:]) for s in sets}
+    if len(sizes) != 1:
+        raise OmnibenchError(f"datasets have different image sizes {sorted(sizes)}: render them at one --res")
+
+    def cat(name: str) -> torch.Tensor:
+        parts = [getattr(s, name) for s in sets]
+        width = max(p.shape[1] for p in parts)
+        return torch.cat([fit_columns(p, width) for p in parts])
+
+    return TrainingSet(images=torch.cat([s.images for s in sets]), camera=torch.cat([s.camera for s in sets]),
+                       shape=cat("shape"), expression=cat("expression"), pose=torch.cat([s.pose for s in sets]),
+                       content_hash=",".join(s.content_hash for s in sets), path=",".join(s.path for s in sets))
+
+
+def read_training_sets(paths: str) -> tuple[TrainingSet, list[dict]]:
+    """Comma-separated dataset folders -> (one set, provenance records ``{path, content_hash, n}``)."""
+    parts = [load_training_set(p) for p in paths.split(",") if p]
+    if not parts:
+        raise OmnibenchError(f"no dataset folder in '{paths}'")
+    return concat_training_sets(parts), [{"path": s.path, "content_hash": s.content_hash, "n": len(s)} for s in parts]
+
+
+def train_encoder(n_expression: int, aligned: bool, data: TrainingSet, recipe: EncoderRecipe, head=None,
+                  finish: TrainingSet | None = None, quiet: bool = False) -> ControlEncoder:
+    """Fit E to the expression (first ``n_expression`` columns) and neck/jaw labels; deterministic for
+    ``recipe.seed``. ``aligned``: face crops aligned by the labelled cameras (``head`` gives the grid)."""
+    if aligned and head is None:
+        raise OmnibenchError("the face-aligned encoder needs the head model to build the face grid")
+    torch.manual_seed(recipe.seed)
+    E = ControlEncoder(n_expression, grid=face_grid(head) if aligned else None)
+    opt = torch.optim.Adam(E.parameters(), lr=recipe.lr)
+    finish_from = recipe.steps - round(recipe.steps * recipe.finish_fraction) if finish is not None else recipe.steps
+    for step in range(recipe.steps):
+        src = finish if step >= finish_from else data
+        idx = torch.randint(0, len(src), (min(recipe.batch, len(src)),), generator=_seeded(recipe.seed, 11, step))
+        b = src.batch(idx)
+        e, nj = E(b["image"], b["camera"])
+        loss = (e - fit_columns(b["expression"], n_expression)).square().mean() + (nj - b["pose"][:, 3:9]).square().mean() * 10
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if not quiet and (step + 1) % max(1, recipe.steps // 10) == 0:
+            print(f"[encoder] step {step + 1}/{recipe.steps} mse {float(loss.detach()):.4f}", file=sys.stderr)
+    return E.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def score_encoder(E: ControlEncoder, data: TrainingSet, batch: int = 256) -> dict:
+    """Held-out accuracy: per-column R^2 of expression, R^2 of the jaw (pose 6:9), RMSE against predicting 0."""
+    est_e, est_nj = [], []
+    for i in range(0, len(data), batch):
+        b = data.batch(torch.arange(i, min(i + batch, len(data))))
+        e, nj = E(b["image"], b["camera"])
+        est_e.append(e)
+        est_nj.append(nj)
+    e, nj = torch.cat(est_e), torch.cat(est_nj)
+    truth = fit_columns(data.expression, E.n_expression)
+    jaw_true, jaw_est = data.pose[:, 6:9], nj[:, 3:6]
+
+    def r2(t: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        return 1 - (t - p).square().sum(0) / (t - t.mean(0)).square().sum(0).clamp_min(1e-12)
+
+    col = r2(truth, e)
+    return {"n": len(data), "expression_r2": [round(float(v), 4) for v in col],
+            "expression_r2_mean": round(float(col.mean()), 4),
+            "expression_rmse": round(float((e - truth).square().mean().sqrt()), 4),
+            "expression_rmse_zero": round(float(truth.square().mean().sqrt()), 4),
+            "jaw_r2": round(float(1 - (jaw_true - jaw_est).square().sum() / (jaw_true - jaw_true.mean(0)).square().sum()), 4),
+            "data": {"path": data.path, "content_hash": data.content_hash}}
+
+
+def save_encoder(path: str | os.PathLike, E: ControlEncoder, head, recipe: EncoderRecipe, data: list[dict],
+                 finish_data: list[dict], heldout: dict | None) -> Path:
+    from reference_model.sdf.checkpoint import atomic_torch_save
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save({"kind": KIND, "format": FORMAT, "code_version": __version__,
+                       "head_model": {"name": str(getattr(head, "name", "")), "sha256": str(getattr(head, "sha256", ""))},
+                       "n_expression": E.n_expression, "aligned": E.aligned, "recipe": asdict(recipe),
+                       "data": data, "finish_data": finish_data, "heldout": heldout, "E": E.state_dict()}, out)
+    return out
+
+
+def load_encoder(path: str | os.PathLike, head=None) -> tuple[ControlEncoder, dict]:
+    """(frozen E, provenance without the weights); refuses another kind, format or head model."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"encoder file '{p}' does not exist")
+    try:
+        f = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means corrupt or foreign
+        raise CheckpointError(f"'{p}' is not a readable encoder file ({type(exc).__name__})") from None
+    if not isinstance(f, dict) or f.get("kind") != KIND or f.get("format") != FORMAT:
+        kind = f.get("kind") if isinstance(f, dict) else type(f).__name__
+        raise CheckpointError(f"'{p}' is a '{kind}' file, not a control encoder ('{KIND}', format {FORMAT}): "
+                              "write one with omnibench train gan-encoder")
+    want = str(getattr(head, "sha256", "")) if head is not None else ""
+    if want and f["head_model"]["sha256"] != want:
+        raise CheckpointError(f"'{p}' was trained for head model '{f['head_model']['name']}' "
+                              f"(sha256 {f['head_model']['sha256'][:12]}), not '{getattr(head, 'name', '?')}'")
+    try:
+        E = ControlEncoder.from_state_dict(int(f["n_expression"]), f["E"])
+    except (RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"'{p}': encoder weights do not match its header ({str(exc).splitlines()[0]})") from None
+    meta = {k: v for k, v in f.items() if k != "E"}
+    meta["sha256"] = sha256_file(p)
+    return E.eval().requires_grad_(False), meta

@@ -1,0 +1,95 @@
+"""The pre-trained control encoder file (omnibench train gan-encoder -> train gan --encoder)."""
+
+import pytest
+import torch
+
+from omnibench.errors import CheckpointError, OmnibenchError
+from omnibench.heads.face_align import face_grid
+from reference_model.gan.checkpoint import load_generator
+from reference_model.gan.data import TrainingSet
+from reference_model.gan.encoder import ControlEncoder
+from reference_model.gan.encoder_training import (
+    EncoderRecipe,
+    concat_training_sets,
+    load_encoder,
+    save_encoder,
+    score_encoder,
+    train_encoder,
+)
+from reference_model.gan.train import Trainer
+from tests.reference_model.gan.test_gan import CFG, LinearHead, make_data, make_sdf, sdf_meta
+
+
+def _const_set(value: float, n: int = 8) -> TrainingSet:
+    d = make_data(n)
+    return TrainingSet(images=d.images, camera=d.camera, shape=d.shape, expression=torch.full((n, 4), value),
+                       pose=torch.zeros(n, 15), content_hash=f"c{value}", path=f"mem{value}")
+
+
+def test_finish_phase_draws_only_from_the_finish_set():
+    """Labels constant per set: after a finish phase on the set labelled 0 the estimates move toward 0,
+    without it they stay near the main set's 3."""
+    recipe = EncoderRecipe(steps=60, batch=8, lr=1e-2, seed=0, finish_fraction=0.5)
+    main, finish = _const_set(3.0), _const_set(0.0)
+    with_finish = train_encoder(4, False, main, recipe, finish=finish, quiet=True)
+    without = train_encoder(4, False, main, EncoderRecipe(steps=60, batch=8, lr=1e-2, seed=0), quiet=True)
+    img = main.images.float() / 255
+    assert without(img)[0].mean() > 2.0
+    assert with_finish(img)[0].abs().mean() < 1.0
+
+
+def test_training_is_deterministic_and_scores_a_known_answer():
+    d = make_data(8)
+    r = EncoderRecipe(steps=3, batch=4, seed=1)
+    a, b = train_encoder(4, False, d, r, quiet=True), train_encoder(4, False, d, r, quiet=True)
+    for va, vb in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(va, vb)
+    # an encoder that outputs the labels' mean has R^2 exactly 0 on every column
+    E = ControlEncoder(4)
+    with torch.no_grad():
+        for p in E.parameters():
+            p.zero_()
+        E.head.bias[:4] = d.expression.mean(0)
+    s = score_encoder(E, d)
+    assert s["expression_r2"] == pytest.approx([0.0] * 4, abs=1e-4)
+    assert s["expression_rmse_zero"] == pytest.approx(float(d.expression.square().mean().sqrt()), abs=1e-4)
+
+
+def test_concat_pads_coefficients_and_refuses_mixed_sizes():
+    a = make_data(3)
+    b = make_data(2)
+    b = TrainingSet(images=b.images, camera=b.camera, shape=b.shape[:, :2], expression=b.expression, pose=b.pose)
+    c = concat_training_sets([a, b])
+    assert len(c) == 5 and c.shape.shape == (5, 4) and torch.equal(c.shape[3:, 2:], torch.zeros(2, 2))
+    small = TrainingSet(images=a.images[:, :, :8, :8], camera=a.camera, shape=a.shape, expression=a.expression, pose=a.pose)
+    with pytest.raises(OmnibenchError, match="image sizes"):
+        concat_training_sets([a, small])
+
+
+def test_encoder_file_round_trips_into_a_gan_run_and_refuses_mismatches(tmp_path):
+    head = LinearHead()
+    d = make_data()
+    E = train_encoder(4, True, d, EncoderRecipe(steps=2, batch=4), head=head, quiet=True)
+    assert E.aligned
+    path = save_encoder(tmp_path / "E.pt", E, head, EncoderRecipe(steps=2, batch=4),
+                        [{"path": "mem", "content_hash": "abc", "n": 6}], [], score_encoder(E, d))
+    E2, meta = load_encoder(path, head=head)
+    img = d.images[:2].float() / 255
+    assert torch.equal(E2(img, d.camera[:2])[0], E(img, d.camera[:2])[0])
+    assert meta["data"][0]["content_hash"] == "abc" and len(meta["sha256"]) == 64
+    with pytest.raises(CheckpointError, match="head model"):
+        load_encoder(path, head=LinearHead(sha="head-b"))
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_encoder(tmp_path / "junk.pt")
+    # a run freezes the given E (no training on its own data) and records where E came from
+    sdf = make_sdf()
+    with pytest.raises(OmnibenchError, match="expression columns"):
+        Trainer(CFG, d, sdf, head, sdf_meta(sdf), tmp_path / "x", quiet=True, encoder=(E2, meta))
+    tr = Trainer(CFG.with_overrides(enc_aligned=True), d, sdf, head, sdf_meta(sdf), tmp_path / "run", quiet=True,
+                 encoder=(E2, meta))
+    tr.run()
+    _, E3, gmeta = load_generator(tmp_path / "run" / "checkpoint.pt", head=head)
+    assert torch.equal(E3(img, d.camera[:2])[0], E(img, d.camera[:2])[0])
+    assert gmeta["encoder"]["sha256"] == meta["sha256"] and gmeta["encoder"]["heldout"]["n"] == 6
+    assert torch.equal(face_grid(head, size=32), E3.grid)
