@@ -21,7 +21,7 @@ class GANConfig:
     mapping_layers: int = 2
     c_dim: int = 25
     n_shape: int = 10  # FLAME coefficients the generator consumes (controls are truncated / padded)
-    n_expression: int = 16  # the synthetic head's 16 semantic expression columns (W reads its own first 10)
+    n_expression: int = 10  # the shipped tiny reads 10 (a 16-column run with a pre-trained E: docs/reference-model.md)
     # tri-plane synthesis
     triplane_res: int = 32
     triplane_channels: int = 16
