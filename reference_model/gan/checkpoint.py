@@ -23,14 +23,19 @@ KIND = "omnibench.gan"
 FORMAT = 1
 
 
+def load_weights_only(p: Path, what: str = "checkpoint", readable: str = "omnibench checkpoint"):
+    """``torch.load(weights_only=True)`` on CPU; a missing or unreadable file is one :class:`CheckpointError`."""
+    if not p.is_file():
+        raise CheckpointError(f"{what} '{p}' does not exist")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means corrupt or foreign
+        raise CheckpointError(f"'{p}' is not a readable {readable} ({type(exc).__name__})") from None
+
+
 def read_gan_checkpoint(path: str | os.PathLike) -> dict:
     p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint '{p}' does not exist")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means corrupt or foreign
-        raise CheckpointError(f"'{p}' is not a readable omnibench checkpoint ({type(exc).__name__})") from None
+    ckpt = load_weights_only(p)
     if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
         kind = ckpt.get("kind") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"'{p}' is a '{kind}' checkpoint, not an OmniAvatar generator ('{KIND}')")

@@ -7,6 +7,13 @@ from dataclasses import dataclass
 import torch
 
 
+def seeded(*key: int) -> torch.Generator:
+    """A generator seeded from an integer key (seed, stream, step): batches depend on the key alone."""
+    g = torch.Generator()
+    g.manual_seed(int(sum(k * 1_000_003**i for i, k in enumerate(key)) % (2**63)))
+    return g
+
+
 @dataclass
 class TrainingSet:
     images: torch.Tensor  # (N, 3, H, W) uint8

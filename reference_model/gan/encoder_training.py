@@ -26,7 +26,7 @@ from omnibench import __version__
 from omnibench.assets import sha256_file
 from omnibench.errors import CheckpointError, OmnibenchError
 from omnibench.heads.face_align import face_grid
-from reference_model.gan.data import TrainingSet, load_training_set
+from reference_model.gan.data import TrainingSet, load_training_set, seeded
 from reference_model.gan.encoder import ControlEncoder
 from reference_model.gan.generator import fit_columns
 
@@ -44,12 +44,6 @@ class EncoderRecipe:
     lr: float = 1e-3
     seed: int = 0
     finish_fraction: float = 0.0
-
-
-def _seeded(*key: int) -> torch.Generator:
-    g = torch.Generator()
-    g.manual_seed(int(sum(k * 1_000_003**i for i, k in enumerate(key)) % (2**63)))
-    return g
 
 
 def concat_training_sets(sets: list[TrainingSet]) -> TrainingSet:
@@ -92,7 +86,7 @@ def train_encoder(n_expression: int, aligned: bool, data: TrainingSet, recipe: E
     finish_from = recipe.steps - round(recipe.steps * recipe.finish_fraction) if finish is not None else recipe.steps
     for step in range(recipe.steps):
         src = finish if step >= finish_from else data
-        idx = torch.randint(0, len(src), (min(recipe.batch, len(src)),), generator=_seeded(recipe.seed, 11, step))
+        idx = torch.randint(0, len(src), (min(recipe.batch, len(src)),), generator=seeded(recipe.seed, 11, step))
         b = src.batch(idx)
         e, nj = E(b["image"], b["camera"])
         loss = (e - fit_columns(b["expression"], n_expression)).square().mean() + (nj - b["pose"][:, 3:9]).square().mean() * 10
@@ -144,13 +138,10 @@ def save_encoder(path: str | os.PathLike, E: ControlEncoder, head, recipe: Encod
 
 def load_encoder(path: str | os.PathLike, head=None) -> tuple[ControlEncoder, dict]:
     """(frozen E, provenance without the weights); refuses another kind, format or head model."""
+    from reference_model.gan.checkpoint import load_weights_only
+
     p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"encoder file '{p}' does not exist")
-    try:
-        f = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means corrupt or foreign
-        raise CheckpointError(f"'{p}' is not a readable encoder file ({type(exc).__name__})") from None
+    f = load_weights_only(p, what="encoder file", readable="encoder file")
     if not isinstance(f, dict) or f.get("kind") != KIND or f.get("format") != FORMAT:
         kind = f.get("kind") if isinstance(f, dict) else type(f).__name__
         raise CheckpointError(f"'{p}' is a '{kind}' file, not a control encoder ('{KIND}', format {FORMAT}): "

@@ -25,18 +25,12 @@ from omnibench.distributed import average_gradients
 from omnibench.errors import CheckpointError, OmnibenchError
 from reference_model.gan.checkpoint import atomic_torch_save, read_gan_checkpoint
 from reference_model.gan.config import GANConfig
-from reference_model.gan.data import TrainingSet
+from reference_model.gan.data import TrainingSet, seeded
 from reference_model.gan.discriminator import DualDiscriminator
 from reference_model.gan.encoder import ControlEncoder
 from reference_model.gan.encoder_training import EncoderRecipe, train_encoder
 from reference_model.gan.generator import OmniAvatarG
 from reference_model.gan.losses import d_adversarial, enc_loss, g_adversarial, prior_loss, r1_penalty
-
-
-def seeded(*key: int) -> torch.Generator:
-    g = torch.Generator()
-    g.manual_seed(int(sum(k * 1_000_003**i for i, k in enumerate(key)) % (2**63)))
-    return g
 
 
 def encoder_recipe(cfg: GANConfig) -> EncoderRecipe:
