@@ -7,7 +7,7 @@ from reference_model.sdf.checkpoint import load_sdf, save_sdf
 from reference_model.sdf.config import SDFConfig
 from reference_model.sdf.data import SDFDataSource, signed_distance
 from reference_model.sdf.losses import stage1_losses
-from reference_model.sdf.model import sdf_and_gradient
+from reference_model.sdf.model import SemanticSDF, sdf_and_gradient, softplus_inplace
 from reference_model.sdf.train import build_model, step_losses, train
 
 TINY = SDFConfig(n_param_sets=16, n_surface=64, n_off_surface=64, meshes_per_step=2, hidden=32, layers=4,
@@ -164,3 +164,26 @@ def test_head_is_the_union_of_its_closed_components(sphere_head):
     probe = np.array([[0.12, 0.0, 0.0], [0.095, 0.0, 0.0], [0.0, 0.0, 0.0], [0.2, 0.0, 0.0]])
     s = src.signed_distance(probe, verts.double().numpy())
     assert s[0] == pytest.approx(-0.01, abs=2e-3) and s[1] < 0 and s[2] < -0.09 and s[3] == pytest.approx(0.07, abs=2e-3)
+
+
+def test_softplus_inplace_matches_softplus():
+    x = torch.cat([torch.linspace(-1, 1, 20001), torch.tensor([-50.0, -0.3, 0.0, 1e-6, 0.3, 50.0])])
+    ref = torch.nn.functional.softplus(x.double(), beta=100)
+    out = softplus_inplace(x.clone(), 100.0)
+    assert (out.double() - ref).abs().max() < 2e-8  # float32 rounding of values up to 1 plus ~6e-8 / beta
+    assert torch.equal(out, out.clamp(min=0)) and out[-1] == 50.0
+
+
+def test_inference_path_is_the_same_function():
+    """Without autograd W folds its conditioning per batch element and uses softplus_inplace: same s, xbar."""
+    torch.manual_seed(0)
+    model = SemanticSDF(SDFConfig(hidden=32, layers=4, skip_layer=2), np.zeros(3, dtype=np.float32), 0.15)
+    for p in model.parameters():  # geometric init leaves the conditioning and xbar weights at zero
+        p.data.add_(0.05 * torch.randn_like(p))
+    x, cond = 0.2 * torch.randn(3, 500, 3), torch.randn(3, model.n_cond)
+    s_ref, xbar_ref = model.forward_cond(x, cond)  # autograd path
+    with torch.no_grad():
+        s, xbar = model.forward_cond(x, cond)
+    assert s_ref.requires_grad and not s.requires_grad
+    assert torch.allclose(s, s_ref.detach(), atol=1e-6) and torch.allclose(xbar, xbar_ref.detach(), atol=1e-6)
+    assert float((xbar_ref - x).abs().max()) > 1e-3  # the conditioning and xbar columns are exercised
