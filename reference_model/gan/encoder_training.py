@@ -81,7 +81,7 @@ def train_encoder(n_expression: int, aligned: bool, data: TrainingSet, recipe: E
     if aligned and head is None:
         raise OmnibenchError("the face-aligned encoder needs the head model to build the face grid")
     torch.manual_seed(recipe.seed)
-    E = ControlEncoder(n_expression, grid=face_grid(head) if aligned else None)
+    E = ControlEncoder(n_expression, grid=face_grid(head).cpu() if aligned else None)  # trained on CPU
     opt = torch.optim.Adam(E.parameters(), lr=recipe.lr)
     finish_from = recipe.steps - round(recipe.steps * recipe.finish_fraction) if finish is not None else recipe.steps
     for step in range(recipe.steps):

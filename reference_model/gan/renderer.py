@@ -70,7 +70,7 @@ def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, n: int, generator: tor
     if generator is None:
         u = torch.linspace(0.5 / n, 1 - 0.5 / n, n, dtype=bins.dtype, device=bins.device).expand(*cdf.shape[:-1], n)
     else:
-        u = torch.rand(*cdf.shape[:-1], n, generator=generator, dtype=bins.dtype, device=bins.device)
+        u = torch.rand(*cdf.shape[:-1], n, generator=generator, dtype=bins.dtype, device=generator.device).to(bins.device)
     u = u.contiguous()
     idx = torch.searchsorted(cdf.detach(), u, right=True).clamp(1, cdf.shape[-1] - 1)
     c0, c1 = torch.gather(cdf, -1, idx - 1), torch.gather(cdf, -1, idx)
@@ -100,7 +100,9 @@ def render(field: Field, camera: torch.Tensor, res: int, center: torch.Tensor, h
         frac = (lo + hi) / 2
         frac = frac.expand(b, r, n_coarse)
     else:
-        frac = lo + (hi - lo) * torch.rand(b, r, n_coarse, generator=generator, dtype=camera.dtype, device=camera.device)
+        # drawn on the generator's device (a CPU generator from training), then moved: same jitter on any device
+        jitter = torch.rand(b, r, n_coarse, generator=generator, dtype=camera.dtype, device=generator.device)
+        frac = lo + (hi - lo) * jitter.to(camera.device)
     t_c = near[..., None] + (far - near)[..., None] * frac
 
     def evaluate(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -56,6 +56,8 @@ class Trainer:
         if self.world > 1 and not torch.distributed.is_initialized():
             torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
         self.device = torch.device(device)
+        if isinstance(head, torch.nn.Module):  # L_enc's FLAME forward runs where G's images are
+            self.head = head.to(self.device)
         torch.manual_seed(cfg.seed)
         self.G = OmniAvatarG(cfg, sdf).to(self.device)
         self.D = DualDiscriminator(cfg.image_res, cfg.d_channels, cfg.c_dim).to(self.device)
@@ -124,7 +126,7 @@ class Trainer:
     def labels(self, step: int, salt: int) -> dict[str, torch.Tensor]:
         n = self.cfg.batch
         idx = torch.randint(0, len(self.data), (n * self.world,), generator=seeded(self.cfg.seed, salt, step))
-        return self.data.batch(idx[self.rank * n : (self.rank + 1) * n])
+        return {k: v.to(self.device) for k, v in self.data.batch(idx[self.rank * n : (self.rank + 1) * n]).items()}
 
     def train_step(self) -> dict[str, float]:
         cfg, step = self.cfg, self.step
@@ -132,7 +134,7 @@ class Trainer:
         gen = self.labels(step, 2)
         z = torch.randn(cfg.batch * self.world, cfg.z_dim, generator=seeded(cfg.seed, 3, step))[
             self.rank * cfg.batch : (self.rank + 1) * cfg.batch
-        ]
+        ].to(self.device)
         out = self.G(z, gen["camera"], gen["shape"], gen["expression"], gen["pose"],
                      generator=seeded(cfg.seed, 4, step), update_w_avg=True)
         # discriminator
@@ -177,7 +179,7 @@ class Trainer:
         from torchvision.utils import save_image
 
         g = self.labels(0, 5)
-        z = torch.randn(self.cfg.batch, self.cfg.z_dim, generator=seeded(self.cfg.seed, 6))
+        z = torch.randn(self.cfg.batch, self.cfg.z_dim, generator=seeded(self.cfg.seed, 6)).to(self.device)
         with torch.no_grad():
             out = self.G_ema(z, g["camera"], g["shape"], g["expression"], g["pose"])
         grid = torch.cat([g["image"], out.image])
@@ -189,7 +191,7 @@ class Trainer:
         resumed = self.resume()
         if cfg.use_enc and self.E is None:
             self.E = train_encoder(cfg.n_expression, cfg.enc_aligned, self.data, encoder_recipe(cfg), head=self.head,
-                                   quiet=self.quiet)
+                                   quiet=self.quiet).to(self.device)
             self.encoder_meta = {"trained_on": "training set", "recipe": asdict(encoder_recipe(cfg)),
                                  "data": [{"path": self.data.path, "content_hash": self.data.content_hash, "n": len(self.data)}]}
         if not resumed:
