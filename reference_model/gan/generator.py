@@ -17,7 +17,7 @@ from torch import nn
 from reference_model.gan.config import GANConfig
 from reference_model.gan.decoder import DynamicDecoder
 from reference_model.gan.mapping import MappingNetwork
-from reference_model.gan.renderer import render
+from reference_model.gan.renderer import Jitter, render
 from reference_model.gan.superresolution import SuperResolution
 from reference_model.gan.synthesis import TriplaneSynthesis
 from reference_model.gan.triplane import sample_triplanes
@@ -64,7 +64,7 @@ class OmniAvatarG(nn.Module):
 
     def forward(self, z: torch.Tensor, camera: torch.Tensor, shape: torch.Tensor, expression: torch.Tensor,
                 pose: torch.Tensor, truncation_psi: float = 1.0, camera_cond: torch.Tensor | None = None,
-                generator: torch.Generator | None = None, update_w_avg: bool = False) -> GOutput:
+                generator: Jitter | None = None, update_w_avg: bool = False) -> GOutput:
         cfg = self.cfg
         shape, expression = fit_columns(shape, cfg.n_shape), fit_columns(expression, cfg.n_expression)
         w = self.mapping(z, camera if camera_cond is None else camera_cond, truncation_psi, update_w_avg)

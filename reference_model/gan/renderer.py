@@ -7,7 +7,7 @@ Conventions: world = head frame (metres); cameras are 25-value EG3D labels (``om
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -63,14 +63,28 @@ def composite(sigma: torch.Tensor, feats: torch.Tensor, t: torch.Tensor) -> tupl
     return feat, depth, acc, w
 
 
-def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
+Jitter = torch.Generator | Sequence[torch.Generator]
+
+
+def uniform(generator: Jitter, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """U[0, 1) of ``shape`` (batch first), drawn on the generator's device and then moved, so a seed gives the
+    same jitter on any device. A sequence holds one generator per image (training: keyed by the sample's
+    global index, so the jitter does not depend on how the batch is split over processes)."""
+    if isinstance(generator, torch.Generator):
+        return torch.rand(*shape, generator=generator, dtype=dtype, device=generator.device).to(device)
+    if len(generator) != shape[0]:
+        raise ValueError(f"{len(generator)} jitter generators for a batch of {shape[0]}")
+    return torch.stack([torch.rand(*shape[1:], generator=g, dtype=dtype, device=g.device) for g in generator]).to(device)
+
+
+def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, n: int, generator: Jitter | None) -> torch.Tensor:
     """Inverse-CDF samples ``(..., n)`` from piecewise-constant ``weights (..., S-1)`` over ``bins (..., S)``."""
     pdf = (weights + 1e-5) / (weights + 1e-5).sum(-1, keepdim=True)
     cdf = torch.cat([torch.zeros_like(pdf[..., :1]), torch.cumsum(pdf, -1)], dim=-1)
     if generator is None:
         u = torch.linspace(0.5 / n, 1 - 0.5 / n, n, dtype=bins.dtype, device=bins.device).expand(*cdf.shape[:-1], n)
     else:
-        u = torch.rand(*cdf.shape[:-1], n, generator=generator, dtype=bins.dtype, device=generator.device).to(bins.device)
+        u = uniform(generator, (*cdf.shape[:-1], n), bins.dtype, bins.device)
     u = u.contiguous()
     idx = torch.searchsorted(cdf.detach(), u, right=True).clamp(1, cdf.shape[-1] - 1)
     c0, c1 = torch.gather(cdf, -1, idx - 1), torch.gather(cdf, -1, idx)
@@ -89,8 +103,9 @@ class RenderResult:
 
 
 def render(field: Field, camera: torch.Tensor, res: int, center: torch.Tensor, half: float,
-           n_coarse: int, n_fine: int, generator: torch.Generator | None = None) -> RenderResult:
-    """Render ``field`` for ``camera (B, 25)`` at ``res x res``; ``generator`` jitters samples (training)."""
+           n_coarse: int, n_fine: int, generator: Jitter | None = None) -> RenderResult:
+    """Render ``field`` for ``camera (B, 25)`` at ``res x res``; ``generator`` (one, or one per image) jitters
+    samples (training); None: midpoints and a deterministic inverse CDF."""
     rays = camera_rays(camera, res)
     b, r = rays.dirs.shape[:2]
     near, far, hit = box_intersection(rays, center, half)
@@ -100,9 +115,7 @@ def render(field: Field, camera: torch.Tensor, res: int, center: torch.Tensor, h
         frac = (lo + hi) / 2
         frac = frac.expand(b, r, n_coarse)
     else:
-        # drawn on the generator's device (a CPU generator from training), then moved: same jitter on any device
-        jitter = torch.rand(b, r, n_coarse, generator=generator, dtype=camera.dtype, device=generator.device)
-        frac = lo + (hi - lo) * jitter.to(camera.device)
+        frac = lo + (hi - lo) * uniform(generator, (b, r, n_coarse), camera.dtype, camera.device)
     t_c = near[..., None] + (far - near)[..., None] * frac
 
     def evaluate(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

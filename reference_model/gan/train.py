@@ -5,7 +5,9 @@
 3. GAN loop: fakes are conditioned on random dataset labels (camera and FLAME, as EG3D draws poses);
    D: non-saturating logistic + R1; G: non-saturating + ``w_prior * L_prior`` + ``w_enc * L_enc``;
    EMA of G. Snapshots (sample grid PNG + ``log.jsonl``) every ``snapshot_every`` steps; resumable.
-Data-parallel under torchrun (each rank a slice of the batch; DDP averages gradients).
+Data-parallel under torchrun: each rank takes its slice of the global batch (``--batch`` per rank), gradients
+and ``w_avg`` are averaged over ranks, and every random draw is keyed by (seed, step, global sample index), so
+2 ranks x B train like 1 process x 2B (tests/reference_model/gan/test_gan_distributed.py).
 """
 
 from __future__ import annotations
@@ -135,8 +137,9 @@ class Trainer:
         z = torch.randn(cfg.batch * self.world, cfg.z_dim, generator=seeded(cfg.seed, 3, step))[
             self.rank * cfg.batch : (self.rank + 1) * cfg.batch
         ].to(self.device)
-        out = self.G(z, gen["camera"], gen["shape"], gen["expression"], gen["pose"],
-                     generator=seeded(cfg.seed, 4, step), update_w_avg=True)
+        # ray jitter keyed by (seed, step, global sample index): the same whatever the process count
+        jitter = [seeded(cfg.seed, 4, step, i) for i in range(self.rank * cfg.batch, (self.rank + 1) * cfg.batch)]
+        out = self.G(z, gen["camera"], gen["shape"], gen["expression"], gen["pose"], generator=jitter, update_w_avg=True)
         # discriminator
         real_img = real["image"].requires_grad_(True)
         real_raw = torch.nn.functional.interpolate(real_img, size=(cfg.neural_res,) * 2, mode="bilinear", align_corners=False)
@@ -164,6 +167,9 @@ class Trainer:
         loss_g.backward()
         self._sync_grads(self.G.trainable_parameters())
         self.opt_g.step()
+        if self.world > 1:  # w_avg moved towards this rank's batch mean of w: average, i.e. towards the global mean
+            torch.distributed.all_reduce(self.G.mapping.w_avg)
+            self.G.mapping.w_avg.div_(self.world)
         with torch.no_grad():
             for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
                 p_ema.lerp_(p, 1 - cfg.ema_beta)
