@@ -53,6 +53,7 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--lr", type=float, default=1e-3)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    e.add_argument("--device", default="cpu")
     e.add_argument("--out", required=True, help="encoder file to write")
     e.set_defaults(func=_run_encoder)
 
@@ -137,7 +138,8 @@ def _run_encoder(args: argparse.Namespace) -> int:
     finish, finish_meta = read_training_sets(args.finish_data) if args.finish_data else (None, [])
     recipe = EncoderRecipe(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                            finish_fraction=args.finish_fraction if finish is not None else 0.0)
-    E = train_encoder(CONFIGS[args.config].n_expression, args.aligned, data, recipe, head=head, finish=finish)
+    E = train_encoder(CONFIGS[args.config].n_expression, args.aligned, data, recipe, head=head, finish=finish,
+                      device=args.device).cpu()
     heldout = score_encoder(E, load_training_set(args.heldout)) if args.heldout else None
     out = save_encoder(args.out, E, head, recipe, data_meta, finish_meta, heldout)
     print(json.dumps({"encoder": str(out), "heldout": heldout}))

@@ -75,19 +75,20 @@ def read_training_sets(paths: str) -> tuple[TrainingSet, list[dict]]:
 
 
 def train_encoder(n_expression: int, aligned: bool, data: TrainingSet, recipe: EncoderRecipe, head=None,
-                  finish: TrainingSet | None = None, quiet: bool = False) -> ControlEncoder:
+                  finish: TrainingSet | None = None, quiet: bool = False, device: str | torch.device = "cpu") -> ControlEncoder:
     """Fit E to the expression (first ``n_expression`` columns) and neck/jaw labels; deterministic for
-    ``recipe.seed``. ``aligned``: face crops aligned by the labelled cameras (``head`` gives the grid)."""
+    ``recipe.seed`` (batches drawn on the CPU). ``aligned``: face crops aligned by the labelled cameras (``head``
+    gives the grid). E is returned on ``device``, where it was trained."""
     if aligned and head is None:
         raise OmnibenchError("the face-aligned encoder needs the head model to build the face grid")
     torch.manual_seed(recipe.seed)
-    E = ControlEncoder(n_expression, grid=face_grid(head).cpu() if aligned else None)  # trained on CPU
+    E = ControlEncoder(n_expression, grid=face_grid(head).cpu() if aligned else None).to(device)
     opt = torch.optim.Adam(E.parameters(), lr=recipe.lr)
     finish_from = recipe.steps - round(recipe.steps * recipe.finish_fraction) if finish is not None else recipe.steps
     for step in range(recipe.steps):
         src = finish if step >= finish_from else data
         idx = torch.randint(0, len(src), (min(recipe.batch, len(src)),), generator=seeded(recipe.seed, 11, step))
-        b = src.batch(idx)
+        b = {k: v.to(device) for k, v in src.batch(idx).items()}
         e, nj = E(b["image"], b["camera"])
         loss = (e - fit_columns(b["expression"], n_expression)).square().mean() + (nj - b["pose"][:, 3:9]).square().mean() * 10
         opt.zero_grad(set_to_none=True)

@@ -197,7 +197,7 @@ class Trainer:
         resumed = self.resume()
         if cfg.use_enc and self.E is None:
             self.E = train_encoder(cfg.n_expression, cfg.enc_aligned, self.data, encoder_recipe(cfg), head=self.head,
-                                   quiet=self.quiet).to(self.device)
+                                   quiet=self.quiet, device=self.device)
             self.encoder_meta = {"trained_on": "training set", "recipe": asdict(encoder_recipe(cfg)),
                                  "data": [{"path": self.data.path, "content_hash": self.data.content_hash, "n": len(self.data)}]}
         if not resumed:
