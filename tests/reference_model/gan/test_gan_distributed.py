@@ -1,7 +1,5 @@
 """Stage II training under torchrun (gloo on CPU): two ranks of B samples each = one process of 2B samples."""
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -9,15 +7,7 @@ import pytest
 import torch
 
 from reference_model.gan.checkpoint import read_gan_checkpoint
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _run(cmd: list[str]) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    env.pop("WORLD_SIZE", None)
-    res = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
+from tests.reference_model.torchrun import run_script
 
 
 def _state(path: Path) -> dict:
@@ -27,10 +17,10 @@ def _state(path: Path) -> dict:
 @pytest.mark.timeout(400)
 def test_two_ranks_train_like_one_process_with_the_whole_batch(tmp_path):
     script = ["-m", "tests.reference_model.gan.ddp_train"]
-    _run([sys.executable, *script, str(tmp_path / "one"), "2"])
-    _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *script,
+    run_script([sys.executable, *script, str(tmp_path / "one"), "2"])
+    run_script([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *script,
           str(tmp_path / "two"), "1"])
-    _run([sys.executable, *script, str(tmp_path / "half"), "1"])  # rank 0's share alone
+    run_script([sys.executable, *script, str(tmp_path / "half"), "1"])  # rank 0's share alone
     one, two, half = (_state(tmp_path / n) for n in ("one", "two", "half"))
     assert read_gan_checkpoint(tmp_path / "two" / "checkpoint.pt")["step"] == 2
     trained = [k for k in one if not k.startswith("sdf.") and k != "mapping.w_avg"]

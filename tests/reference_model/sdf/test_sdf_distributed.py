@@ -1,9 +1,6 @@
 """Stage I training under torchrun (gloo on CPU): two ranks of M meshes each = one process of 2M meshes."""
 
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,24 +10,16 @@ from reference_model.sdf.data import SDFDataSource
 from reference_model.sdf.train import build_model
 from tests.reference_model.sdf.conftest import SphereHead
 from tests.reference_model.sdf.test_sdf import TINY
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _run(cmd: list[str]) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    env.pop("WORLD_SIZE", None)
-    res = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
+from tests.reference_model.torchrun import run_script
 
 
 @pytest.mark.timeout(400)
 def test_two_ranks_train_like_one_process_with_the_whole_batch(tmp_path):
     script = ["-m", "tests.reference_model.sdf.ddp_train"]
-    _run([sys.executable, *script, str(tmp_path / "one.pt"), "4"])
-    _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *script,
+    run_script([sys.executable, *script, str(tmp_path / "one.pt"), "4"])
+    run_script([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *script,
           str(tmp_path / "two.pt"), "2"])
-    _run([sys.executable, *script, str(tmp_path / "half.pt"), "2"])  # rank 0's share alone
+    run_script([sys.executable, *script, str(tmp_path / "half.pt"), "2"])  # rank 0's share alone
     torch.manual_seed(TINY.seed)
     init = build_model(TINY, SDFDataSource(SphereHead(), TINY)).state_dict()
     one, two, half = (_update(load_sdf(tmp_path / f"{n}.pt").state_dict(), init) for n in ("one", "two", "half"))
