@@ -42,7 +42,9 @@ class GANConfig:
     expr_embed: int = 16  # phi(beta, theta) width
     # super-resolution and discriminator
     sr_channels: int = 32
+    sr_style: bool = True  # SR convolutions modulated by w (EG3D); False: checkpoints from before it existed
     d_channels: int = 32
+    mbstd_group: int = 4  # D's minibatch-std group (StyleGAN2/EG3D: 4); per-rank batch a multiple of it
     # losses
     r1_gamma: float = 1.0  # 0.1 let D win outright within 150 tiny steps (loss_d 0.04)
     kappa: float = 0.005  # metres: sigma* = (1/kappa) sigmoid(-s/kappa)
@@ -71,6 +73,7 @@ class GANConfig:
     @staticmethod
     def from_dict(d: dict) -> GANConfig:
         known = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in GANConfig.__dataclass_fields__}
+        known.setdefault("sr_style", False)  # written before SR was modulated by w: its plain-convolution SR
         return GANConfig(**known)
 
     def with_overrides(self, **kw) -> GANConfig:

@@ -53,7 +53,7 @@ class OmniAvatarG(nn.Module):
         self.decoder = DynamicDecoder(cfg.triplane_channels, cfg.n_expression, cfg.decoder_hidden,
                                       cfg.feature_channels, cfg.expr_embed, cfg.density_scale, cfg.dynamic,
                                       cfg.density_shift)
-        self.superres = SuperResolution(cfg.feature_channels, cfg.sr_channels, cfg.image_res)
+        self.superres = SuperResolution(cfg.feature_channels, cfg.sr_channels, cfg.image_res, cfg.w_dim, cfg.sr_style)
         self.sdf = sdf if cfg.use_sdf else None
         if self.sdf is not None:
             self.sdf.requires_grad_(False)
@@ -88,7 +88,7 @@ class OmniAvatarG(nn.Module):
 
         r = render(field, camera, cfg.neural_res, self.box_center, cfg.box_half, cfg.samples_coarse,
                    cfg.samples_fine, generator)
-        image = self.superres(r.features)
+        image = self.superres(r.features, w)
         return GOutput(
             image=image,
             image_raw=r.features[:, :3].clamp(0, 1),

@@ -53,6 +53,8 @@ class Trainer:
                 raise OmnibenchError(
                     f"the given encoder reads {E.n_expression} expression columns ({'aligned' if E.aligned else 'whole image'}); "
                     f"config '{cfg.name}' needs {cfg.n_expression} ({'aligned' if cfg.enc_aligned else 'whole image'})")
+        if cfg.batch % min(cfg.mbstd_group, cfg.batch):
+            raise OmnibenchError(f"--batch {cfg.batch} is not a multiple of D's minibatch-std group {cfg.mbstd_group}")
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         if self.world > 1 and not torch.distributed.is_initialized():
@@ -62,7 +64,7 @@ class Trainer:
             self.head = head.to(self.device)
         torch.manual_seed(cfg.seed)
         self.G = OmniAvatarG(cfg, sdf).to(self.device)
-        self.D = DualDiscriminator(cfg.image_res, cfg.d_channels, cfg.c_dim).to(self.device)
+        self.D = DualDiscriminator(cfg.image_res, cfg.d_channels, cfg.c_dim, cfg.mbstd_group).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.E: ControlEncoder | None = encoder[0].to(self.device) if encoder is not None else None
         self.encoder_meta: dict = encoder[1] if encoder is not None else {}

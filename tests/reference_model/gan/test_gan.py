@@ -26,7 +26,7 @@ from reference_model.sdf.model import SemanticSDF
 
 CFG = GANConfig(z_dim=8, w_dim=8, mapping_layers=1, n_shape=4, n_expression=4, triplane_res=8, triplane_channels=4,
                 synthesis_channels=8, neural_res=8, image_res=16, samples_coarse=4, samples_fine=4, decoder_hidden=8,
-                feature_channels=4, expr_embed=4, sr_channels=4, d_channels=4, batch=2, steps=2, encoder_steps=2,
+                feature_channels=4, expr_embed=4, sr_channels=4, d_channels=4, mbstd_group=2, batch=2, steps=2, encoder_steps=2,
                 log_every=1, snapshot_every=100,
                 density_shift=1.0)  # an opaque start, so a 2-step model still has depth for the plumbing tests
 SDF_CFG = SDFConfig(n_shape=4, n_expression=4, hidden=16, layers=3, skip_layer=1, pe_frequencies=2)
