@@ -1,8 +1,11 @@
 """``omnibench.generators`` entry point ``omniavatar``: scores OmniAvatar checkpoints with ``omnibench evaluate``.
 
 ``--ckpt tiny`` / ``--ckpt tiny-no-prior`` resolve to the checkpoints shipped in ``reference_model/checkpoints``.
-The mapping network is conditioned on the rendering camera (EG3D's evaluation convention); depth is
-the neural rendering's, upsampled (nearest) to the output resolution.
+The mapping network is conditioned on one fixed camera, the frontal orbit camera of the head frame
+(:func:`conditioning_camera`), whatever camera renders the image: EG3D's convention for multi-view results, so one
+latent is one person in every view (conditioning on the rendering camera lets identity drift with the view,
+which identity-across-views and multi-view metrics would charge to the model). Depth is the neural
+rendering's, upsampled (nearest) to the output resolution.
 """
 
 from __future__ import annotations
@@ -11,9 +14,17 @@ from pathlib import Path
 
 import torch
 
+from omnibench.cameras import orbit_camera
 from omnibench.generators.base import Controls, FlameLayout, Generator, GeneratorOutput
 
 SHIPPED = Path(__file__).parent / "checkpoints"
+
+
+def conditioning_camera(batch: int) -> torch.Tensor:
+    """``(batch, 25)`` frontal cameras (yaw = pitch = 0, radius and focal of :mod:`omnibench.cameras`) that
+    condition the mapping network at evaluation."""
+    zeros = torch.zeros(batch)
+    return orbit_camera(zeros, zeros)
 
 
 class OmniAvatarGenerator(Generator):
@@ -50,7 +61,9 @@ class OmniAvatarGenerator(Generator):
     @torch.no_grad()
     def synthesize(self, z: torch.Tensor, controls: Controls, truncation_psi: float = 1.0) -> GeneratorOutput:
         c = controls.to(self.device)
-        out = self.G(z.to(self.device), c.camera, c.shape, c.expression, c.pose, truncation_psi=truncation_psi)
+        cond = conditioning_camera(z.shape[0]).to(c.camera)
+        out = self.G(z.to(self.device), c.camera, c.shape, c.expression, c.pose, truncation_psi=truncation_psi,
+                     camera_cond=cond)
         size = out.image.shape[-2:]
         depth = torch.nn.functional.interpolate(out.depth[:, None], size=size, mode="nearest")[:, 0]
         mask = torch.nn.functional.interpolate(out.mask[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
@@ -58,4 +71,5 @@ class OmniAvatarGenerator(Generator):
 
     def describe(self) -> dict:
         return {**super().describe(), "config": self.G.cfg.name, "step": self.meta.get("step"),
-                "ablation": {k: getattr(self.G.cfg, k) for k in ("use_sdf", "use_prior", "use_enc", "dynamic")}}
+                "ablation": {k: getattr(self.G.cfg, k) for k in ("use_sdf", "use_prior", "use_enc", "dynamic")},
+                "pose_conditioning": "frontal"}

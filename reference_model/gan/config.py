@@ -17,6 +17,10 @@ class GANConfig:
     dynamic: bool = True  # dynamic decoder conditioned on (beta, theta)
     # latent and conditioning
     z_dim: int = 64
+    # EG3D's generator pose conditioning: the mapping is conditioned on the rendering camera, swapped for another
+    # label's camera with this probability, so that w does not have to follow the view (evaluation conditions on
+    # one frontal camera); 0: always the rendering camera (checkpoints written before the key existed)
+    gpc_swap_prob: float = 0.5
     w_dim: int = 64
     mapping_layers: int = 2
     c_dim: int = 25
@@ -74,6 +78,7 @@ class GANConfig:
     def from_dict(d: dict) -> GANConfig:
         known = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in GANConfig.__dataclass_fields__}
         known.setdefault("sr_style", False)  # written before SR was modulated by w: its plain-convolution SR
+        known.setdefault("gpc_swap_prob", 0.0)  # written before pose-conditioning swaps: resume their recipe
         return GANConfig(**known)
 
     def with_overrides(self, **kw) -> GANConfig:

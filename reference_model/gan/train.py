@@ -132,6 +132,18 @@ class Trainer:
         idx = torch.randint(0, len(self.data), (n * self.world,), generator=seeded(self.cfg.seed, salt, step))
         return {k: v.to(self.device) for k, v in self.data.batch(idx[self.rank * n : (self.rank + 1) * n]).items()}
 
+    def pose_conditioning(self, step: int, camera: torch.Tensor) -> torch.Tensor:
+        """The mapping network's conditioning cameras ``(B, 25)`` for this rank's fakes: the rendering camera,
+        or with probability ``gpc_swap_prob`` the camera of another random dataset label (EG3D's generator pose
+        conditioning); coins and labels keyed by (seed, step, global sample index) like every other draw."""
+        p = self.cfg.gpc_swap_prob
+        if p <= 0:
+            return camera
+        n, lo = self.cfg.batch, self.rank * self.cfg.batch
+        coin = torch.rand(n * self.world, generator=seeded(self.cfg.seed, 7, step))[lo : lo + n]
+        idx = torch.randint(0, len(self.data), (n * self.world,), generator=seeded(self.cfg.seed, 8, step))[lo : lo + n]
+        return torch.where((coin < p)[:, None].to(camera.device), self.data.camera[idx].to(camera), camera)
+
     def train_step(self) -> dict[str, float]:
         cfg, step = self.cfg, self.step
         real = self.labels(step, 1)
@@ -141,7 +153,8 @@ class Trainer:
         ].to(self.device)
         # ray jitter keyed by (seed, step, global sample index): the same whatever the process count
         jitter = [seeded(cfg.seed, 4, step, i) for i in range(self.rank * cfg.batch, (self.rank + 1) * cfg.batch)]
-        out = self.G(z, gen["camera"], gen["shape"], gen["expression"], gen["pose"], generator=jitter, update_w_avg=True)
+        out = self.G(z, gen["camera"], gen["shape"], gen["expression"], gen["pose"],
+                     camera_cond=self.pose_conditioning(step, gen["camera"]), generator=jitter, update_w_avg=True)
         # discriminator
         real_img = real["image"].requires_grad_(True)
         real_raw = torch.nn.functional.interpolate(real_img, size=(cfg.neural_res,) * 2, mode="bilinear", align_corners=False)

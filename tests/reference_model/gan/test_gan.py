@@ -181,6 +181,26 @@ def test_training_step_is_deterministic_and_checkpoint_round_trips(tmp_path):
     assert tr.step == 3
 
 
+def test_pose_conditioning_swaps_the_mapping_camera_with_the_configured_probability(tmp_path):
+    sdf, data = make_sdf(), make_data(n=40)
+    cam = data.camera[:2]
+
+    def trainer(p, name):
+        return Trainer(CFG.with_overrides(gpc_swap_prob=p), data, sdf, LinearHead(), sdf_meta(sdf), tmp_path / name, quiet=True)
+
+    assert torch.equal(trainer(0.0, "never").pose_conditioning(0, cam), cam)
+    always = trainer(1.0, "always")
+    swapped = torch.cat([always.pose_conditioning(step, cam) for step in range(50)])
+    is_label = (swapped[:, None, :] == data.camera[None]).all(-1).any(-1)
+    assert is_label.all()  # every conditioning camera is some dataset label's camera
+    assert (swapped != cam.repeat(50, 1)).any(-1).float().mean() > 0.9
+    half = trainer(0.5, "half")
+    frac = torch.stack([(half.pose_conditioning(step, cam) != cam).any(-1) for step in range(200)]).float().mean()
+    assert 0.38 < float(frac) < 0.6  # 0.5 x 39/40 expected; 400 coins
+    assert torch.equal(half.pose_conditioning(7, cam), trainer(0.5, "again").pose_conditioning(7, cam))
+    assert GANConfig.from_dict({k: v for k, v in CFG.to_dict().items() if k != "gpc_swap_prob"}).gpc_swap_prob == 0.0
+
+
 def test_mismatched_head_model_or_foreign_file_is_refused(tmp_path):
     head = LinearHead()
     sdf = make_sdf()

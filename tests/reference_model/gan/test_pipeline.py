@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from omnibench.assets import sha256_file as file_sha256
+from omnibench.cameras import orbit_camera
 from omnibench.generators import GENERATORS
 from omnibench.generators.base import Controls
 from omnibench.heads import load_head_model
@@ -48,6 +49,25 @@ def test_adapter_scores_a_trained_checkpoint_through_the_entry_point(pipeline):
     again = gen.synthesize(torch.randn(3, gen.z_dim, generator=torch.Generator().manual_seed(0)), controls)
     same = gen.synthesize(torch.randn(3, gen.z_dim, generator=torch.Generator().manual_seed(0)), controls)
     assert torch.equal(again.image, same.image)
+
+
+def test_adapter_conditions_the_mapping_on_one_frontal_camera_so_a_latent_is_one_person_in_every_view(pipeline):
+    from reference_model.adapter import conditioning_camera
+
+    gen = GENERATORS.get("omniavatar").load(str(pipeline["release"]))
+    planes = []
+    hook = gen.G.synthesis.register_forward_hook(lambda mod, args, out: planes.append(out))
+    ds = load_training_set(str(pipeline["data"]))
+    z = torch.randn(2, gen.z_dim, generator=torch.Generator().manual_seed(3))
+    for yaw in (-0.5, 0.0, 0.5):
+        cam = orbit_camera(torch.full((2,), yaw), torch.zeros(2))
+        gen.synthesize(z, Controls(cam, ds.shape[:2], ds.expression[:2], ds.pose[:2]))
+    hook.remove()
+    assert torch.equal(planes[0], planes[1]) and torch.equal(planes[0], planes[2])  # tri-planes do not follow the view
+    w_front = gen.G.mapping(z, conditioning_camera(2), 1.0, False)
+    w_side = gen.G.mapping(z, orbit_camera(torch.full((2,), 0.5), torch.zeros(2)), 1.0, False)
+    assert not torch.equal(w_front, w_side)  # the mapping does read its camera: the adapter fixes which one
+    assert gen.describe()["pose_conditioning"] == "frontal"
 
 
 def test_release_checkpoint_has_no_training_state_and_records_provenance(pipeline):
