@@ -17,9 +17,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 import torch
 
 from metrics.control import control_pairs
+from omnibench.fileio import atomic_write_text
 from omnibench.generators.base import Controls
 from omnibench.metric_api import bootstrap_ci, parse_metric_spec
 
@@ -168,11 +167,7 @@ def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) 
         text = pre + section + ("\n" + post if post else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def main(argv: list[str] | None = None) -> int:

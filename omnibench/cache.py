@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from omnibench.errors import OmnibenchError
-from omnibench.results import atomic_write_text
+from omnibench.fileio import atomic_torch_save, atomic_write_text
 
 CACHE_FORMAT = 1
 SHARD_SIZE = 128
@@ -94,14 +92,7 @@ class SampleStore:
         if data["index"].tolist() != expected:
             raise OmnibenchError(f"internal: shard {s} of '{self.set_name}' holds the wrong indices")
         self.prepare()
-        fd, tmp = tempfile.mkstemp(prefix=".shard.", suffix=".tmp", dir=self.dir)
-        os.close(fd)
-        try:
-            torch.save({k: v.contiguous() for k, v in data.items() if v is not None}, tmp)
-            os.replace(tmp, self.shard_path(s))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_torch_save({k: v.contiguous() for k, v in data.items() if v is not None}, self.shard_path(s))
 
     def read_shard(self, s: int) -> dict[str, torch.Tensor]:
         path = self.shard_path(s)

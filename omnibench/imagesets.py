@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from omnibench.assets import cache_root as _cache_root
 from omnibench.assets import sha256_file as _file_sha256
 from omnibench.errors import MissingAssetError, OmnibenchError
+from omnibench.fileio import atomic_write_bytes
 
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".tiff"})
 LOSSY_EXTS = frozenset({".jpg", ".jpeg", ".webp"})
@@ -39,19 +39,6 @@ STATS_EXTS = frozenset({".npz"})
 _BAD_MODES = ("I", "F", "I;16", "I;16B", "I;16L", "I;16N")  # > 8 bit: convert("RGB") would clip
 _MEMO_VERSION = 1
 _SHOW = 3  # offending names listed in error messages
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _names(items: list[str]) -> str:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from omnibench.errors import ResultFileError
+from omnibench.fileio import atomic_write_text
 
 SCHEMA_VERSION = 1
 
@@ -153,20 +153,6 @@ def _json_safe(obj: Any) -> Any:
 
 def dumps_result(data: dict) -> str:
     return json.dumps(_json_safe(data), indent=2, sort_keys=False) + "\n"
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_result(path: str | os.PathLike, data: dict) -> None:

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +33,7 @@ import torch.nn.functional as F
 
 from metrics.backbones.synthetic import EmbedNet, preprocess
 from omnibench.errors import OmnibenchError
+from omnibench.fileio import atomic_torch_save
 
 
 # ---------------------------------------------------------------- data
@@ -250,14 +249,7 @@ def save_checkpoint(net: EmbedNet, meta: dict, out: Path) -> str:
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
     ckpt = {"state_dict": state, "width": net.width, "dim": net.head.out_features, "meta": meta}
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(ckpt, tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_torch_save(ckpt, out)
     return file_sha256(out)
 
 

@@ -20,8 +20,6 @@ command that produced it. ``weights=PATH`` overrides the lookup.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from metrics.estimators.base import Estimator, FlameEstimate, images_to_float
 from omnibench.assets import cache_root, sha256_file
 from omnibench.cameras import orbit_camera
 from omnibench.errors import CheckpointError, MissingAssetError, OmnibenchError
+from omnibench.fileio import atomic_torch_save, atomic_write_text
 from omnibench.heads.face_align import face_grid, frontalise
 
 CHECKPOINT_KIND = "omnibench-flame-regressor"
@@ -143,21 +142,10 @@ def save_checkpoint(path: Path, net: RegressorNet, config: dict[str, Any], mean:
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
     blob = {"kind": CHECKPOINT_KIND, "format_version": 2 if net.aligned is not None else 1, "config": config, "mean": mean.float(), "std": std.float(),
             "state_dict": state}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(blob, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_torch_save(blob, path)
     digest = sha256_file(path)
     meta = {"kind": CHECKPOINT_KIND, "file": path.name, "sha256": digest, **sidecar}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.json.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(meta, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, str(path) + ".json")
+    atomic_write_text(str(path) + ".json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return digest
 
 

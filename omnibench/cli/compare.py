@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from omnibench.results import atomic_write_text
+from omnibench.fileio import atomic_write_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from omnibench.errors import OmnibenchError
-from omnibench.results import atomic_write_text
+from omnibench.fileio import atomic_write_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

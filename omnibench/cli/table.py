@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from omnibench.errors import OmnibenchError
-from omnibench.results import atomic_write_text
+from omnibench.fileio import atomic_write_text
 
 _EXT_FORMAT = {".md": "md", ".markdown": "md", ".tex": "latex", ".html": "html", ".htm": "html", ".csv": "csv"}
 

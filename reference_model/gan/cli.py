@@ -78,9 +78,9 @@ def register_control_response(sub: argparse._SubParsersAction) -> None:
 def _run_control_response(args: argparse.Namespace) -> int:
     from omnibench.data.sampling import SAMPLER_VERSION, sample_controls
     from omnibench.evaluation import resolve_generator
+    from omnibench.fileio import atomic_write_text
     from omnibench.heads import load_head_model
     from omnibench.protocol import get_protocol
-    from omnibench.results import atomic_write_text
     from omnibench.sampling import HeadPrior, draw_samples
     from reference_model.gan.control_response import control_response
 

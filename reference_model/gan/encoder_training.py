@@ -126,7 +126,7 @@ def score_encoder(E: ControlEncoder, data: TrainingSet, batch: int = 256) -> dic
 
 def save_encoder(path: str | os.PathLike, E: ControlEncoder, head, recipe: EncoderRecipe, data: list[dict],
                  finish_data: list[dict], heldout: dict | None) -> Path:
-    from reference_model.sdf.checkpoint import atomic_torch_save
+    from omnibench.fileio import atomic_torch_save
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

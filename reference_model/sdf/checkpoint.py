@@ -9,13 +9,13 @@ A checkpoint is a ``torch.save`` dict of plain types and tensors only (loaded wi
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from omnibench import __version__
 from omnibench.errors import CheckpointError
+from omnibench.fileio import atomic_torch_save
 from reference_model.sdf.config import SDFConfig
 from reference_model.sdf.model import SemanticSDF
 
@@ -48,20 +48,6 @@ def export_release(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     ckpt.pop("optimizer", None)
     atomic_torch_save(ckpt, dst)
     return Path(dst)
-
-
-def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` through a temporary file in the same folder and ``os.replace`` (no partial files)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_sdf_checkpoint(path: str | os.PathLike) -> dict:

@@ -56,8 +56,8 @@ def register_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
+    from omnibench.fileio import atomic_write_text
     from omnibench.heads import load_head_model
-    from omnibench.results import atomic_write_text
     from reference_model.sdf.checkpoint import load_sdf, read_sdf_checkpoint
     from reference_model.sdf.evaluate import evaluate_sdf, write_images
 

@@ -15,6 +15,7 @@ import scipy
 
 from omnibench.assets import cache_root, sha256_file
 from omnibench.errors import OmnibenchError
+from omnibench.fileio import atomic_write_bytes as _write_atomic
 from omnibench.heads.synthetic.bases import SEMANTIC_EXPRESSIONS
 from omnibench.heads.synthetic.model import RNG_STREAMS, SynthHead, build_head
 from omnibench.heads.synthetic.presets import get_preset
@@ -172,19 +173,6 @@ def head_fingerprint(head: SynthHead) -> str:
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _link_or_write(src: Path, path: Path, data: bytes) -> None:
