@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 
 from omnibench.errors import CheckpointError
-from omnibench.fileio import atomic_torch_save  # noqa: F401  (re-exported for gan.train)
 from reference_model.gan.config import GANConfig
 from reference_model.gan.encoder import ControlEncoder
 from reference_model.gan.generator import OmniAvatarG

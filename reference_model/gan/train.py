@@ -25,7 +25,8 @@ import torch
 from omnibench import __version__
 from omnibench.distributed import average_gradients
 from omnibench.errors import CheckpointError, OmnibenchError
-from reference_model.gan.checkpoint import atomic_torch_save, read_gan_checkpoint
+from omnibench.fileio import atomic_torch_save
+from reference_model.gan.checkpoint import read_gan_checkpoint
 from reference_model.gan.config import GANConfig
 from reference_model.gan.data import TrainingSet, seeded
 from reference_model.gan.discriminator import DualDiscriminator

@@ -15,7 +15,7 @@ import scipy
 
 from omnibench.assets import cache_root, sha256_file
 from omnibench.errors import OmnibenchError
-from omnibench.fileio import atomic_write_bytes as _write_atomic
+from omnibench.fileio import atomic_write_bytes
 from omnibench.heads.synthetic.bases import SEMANTIC_EXPRESSIONS
 from omnibench.heads.synthetic.model import RNG_STREAMS, SynthHead, build_head
 from omnibench.heads.synthetic.presets import get_preset
@@ -83,7 +83,7 @@ def manifest_is_valid(directory: Path, preset: str, seed: int, options: dict[str
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
     try:
-        _write_atomic(directory / VERIFIED, json.dumps(stats).encode())
+        atomic_write_bytes(directory / VERIFIED, json.dumps(stats).encode())
     except OSError:  # read-only folder: fine, just re-hash next time
         pass
     return True
@@ -185,7 +185,7 @@ def _link_or_write(src: Path, path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)
-        _write_atomic(path, data)
+        atomic_write_bytes(path, data)
 
 
 def write_files(directory: Path, files: dict[str, bytes], manifest: dict[str, object]) -> None:
@@ -196,12 +196,12 @@ def write_files(directory: Path, files: dict[str, bytes], manifest: dict[str, ob
     for rel, data in files.items():
         if rel in ALIASES:
             continue
-        _write_atomic(directory / rel, data)
+        atomic_write_bytes(directory / rel, data)
     for rel in ALIASES:
         _link_or_write(directory / "generic_model.pkl", directory / rel, files[rel])
-    _write_atomic(directory / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    atomic_write_bytes(directory / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
     # the bytes just written are the ones hashed into the manifest: stamp them as verified
-    _write_atomic(directory / VERIFIED, json.dumps(_file_stats(directory, sorted(files) + [MANIFEST])).encode())
+    atomic_write_bytes(directory / VERIFIED, json.dumps(_file_stats(directory, sorted(files) + [MANIFEST])).encode())
 
 
 def generate_files(preset: str, seed: int, *, columns: int = 400, f_dtype: str = "uint32",

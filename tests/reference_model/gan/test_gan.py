@@ -5,7 +5,8 @@ import torch
 
 from omnibench.cameras import orbit_camera
 from omnibench.errors import CheckpointError
-from reference_model.gan.checkpoint import atomic_torch_save, load_generator
+from omnibench.fileio import atomic_torch_save
+from reference_model.gan.checkpoint import load_generator
 from reference_model.gan.config import GANConfig
 from reference_model.gan.data import TrainingSet
 from reference_model.gan.discriminator import DualDiscriminator
