@@ -1,6 +1,7 @@
 """The shipped Stage II checkpoints (``reference_model/checkpoints/tiny.pt`` and ``tiny-no-prior.pt``):
 self-describing, resolvable by name, and the measured comparison of docs/reference-model.md under the quick
-protocol: with ``L_prior`` the surface follows the controls (geometry) and the pose is read back (APD)."""
+protocol: with ``L_prior`` the surface follows the controls (geometry) and expression, shape and pose are read
+back closer to the requested ones (AED, ASD, APD: 95 % intervals apart), issue #7's done criterion."""
 
 import pytest
 import torch
@@ -18,7 +19,7 @@ def test_shipped_checkpoint_is_small_self_describing_and_resolves_by_name(name):
     from omnibench.heads import load_head_model
 
     path = SHIPPED / f"{name}.pt"
-    assert path.is_file() and path.stat().st_size < 5_000_000
+    assert path.is_file() and path.stat().st_size < 6_000_000
     ck = read_gan_checkpoint(path)
     assert "training" not in ck and ck["step"] == ck["config"]["steps"]
     assert ck["sdf"]["sha256"] == sha256_file(SHIPPED_SDF)
@@ -52,19 +53,15 @@ def comparison(tmp_path_factory):
         mp.undo()
 
 
-def test_l_prior_gives_geometry_and_pose_control(comparison):
+def test_l_prior_gives_geometry_control(comparison):
     t, n = comparison["tiny"], comparison["tiny-no-prior"]
-    # L_prior puts the surface where the FLAME controls say (geometry, metres) ...
-    assert t["geometry"]["value"] < 0.3 * n["geometry"]["value"]
-    # ... so the estimator finds a face posed as asked; without it training collapsed (docs/reference-model.md)
-    assert t["apd"]["failures"] <= 0.05 * t["apd"]["n"] and n["apd"]["failures"] >= 0.9 * n["apd"]["n"]
-    assert t["apd"]["ci95"][1] < n["apd"]["ci95"][0]
+    # L_prior puts the surface where the FLAME controls say (mean point-to-mesh distance, metres)
+    assert t["geometry"]["ci95"][1] < n["geometry"]["ci95"][0]
 
 
-@pytest.mark.xfail(strict=True, reason="issue #7: the estimator now separates oracle-noexpr/-noshape (calibration), but "
-                   "tiny's faces read as expressions and shapes it was not given (AED/ASD above the null estimate "
-                   "that tiny-no-prior's undetected faces score); docs/reference-model.md")
-def test_l_prior_gives_expression_and_shape_control(comparison):
+@pytest.mark.parametrize("key", ["aed", "asd", "apd"])
+def test_l_prior_gives_expression_shape_and_pose_control(comparison, key):
     t, n = comparison["tiny"], comparison["tiny-no-prior"]
-    for key in ("aed", "asd"):
-        assert t[key]["ci95"][1] < n[key]["ci95"][0], key
+    # both draw faces the estimator finds, so the comparison is like for like (failures count as the null estimate)
+    assert t[key]["failures"] <= 0.05 * t[key]["n"] and n[key]["failures"] <= 0.05 * n[key]["n"]
+    assert t[key]["ci95"][1] < n[key]["ci95"][0], (t[key]["ci95"], n[key]["ci95"])
