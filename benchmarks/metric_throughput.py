@@ -123,7 +123,9 @@ def main() -> int:
 
     from omnibench.assets import cache_root
     from omnibench.errors import OmnibenchError
-    from omnibench.evaluation import environment, evaluate, resolve_metrics
+    from omnibench.evaluation import evaluate
+    from omnibench.evaluation.provenance import environment
+    from omnibench.metric_api import resolve_metrics
     from omnibench.protocol import get_protocol
 
     proto = get_protocol(args.protocol)

@@ -22,14 +22,15 @@ better. Variants (``name@variant``; the default is marked *):
 
 Failures (``detected == False``) are counted in ``failures`` and scored as the null estimate (zero
 coefficients, frontal camera), never dropped; ``details.value_detected_only`` gives the value over the
-detected samples alone. The estimator comes from the context (``--option estimator=NAME|module:Class``,
+detected samples alone. ``ci95``: bootstrap over samples (:func:`metrics.intervals.ci95`: the protocol's
+``bootstrap`` resamples, seed ``ctx.seed``). The estimator comes from the context
+(:func:`metrics.estimators.choice.estimator_spec`: ``--option estimator=NAME|module:Class``,
 ``--option estimator.KEY=VALUE`` for its options; default ``regressor`` when weights for the head model
-exist, else ``landmark-fit``) and runs once per context for all three metrics.
+exist, else ``landmark-fit``) and runs once per context for all three metrics (``ctx.memo``).
 """
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +44,11 @@ from metrics.control_math import (
     per_sample_vertex_distance,
 )
 from metrics.estimators import FlameEstimate, load_estimator
+from metrics.estimators.choice import estimator_spec
+from metrics.intervals import ci95
 from omnibench.errors import OmnibenchError
-from omnibench.metric_api import Metric, MetricResult, bootstrap_ci
+from omnibench.metric_api import Metric, MetricContext, MetricResult
 
-DEFAULT_ESTIMATOR = "regressor"
 EXPRESSION_CAP = 50  # DECA/EMOCA-compatible (Next3D compares 50 expression coefficients)
 SHAPE_CAP = 100  # DECA/EMOCA shape width
 NECK_JAW = slice(3, 9)
@@ -63,43 +65,6 @@ class ControlPairs:
     estimator: dict[str, Any]
 
 
-_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_MEMO_FALLBACK: dict[int, tuple[Any, ControlPairs]] = {}
-
-
-def _coerce(value: Any) -> Any:
-    """``--option`` values arrive as strings: turn numbers into int/float."""
-    if not isinstance(value, str):
-        return value
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return value
-
-
-def default_estimator(head: Any) -> str:
-    """``regressor`` when weights for ``head`` ship or sit in the cache, else ``landmark-fit``."""
-    from metrics.estimators.regressor import find_weights
-
-    return DEFAULT_ESTIMATOR if find_weights(getattr(head, "sha256", None)) else "landmark-fit"
-
-
-def estimator_spec(ctx: Any) -> tuple[str, dict[str, Any]]:
-    """Estimator name/``module:Class`` and its options for this context: ``--option estimator=NAME`` and
-    ``--option estimator.KEY=VALUE`` (e.g. ``estimator.weights=PATH``), or ``ctx.estimator``; default
-    :func:`default_estimator`."""
-    options = getattr(ctx, "options", None)
-    options = dict(options) if isinstance(options, dict) else {}
-    spec = options.get("estimator") or getattr(ctx, "estimator", None)
-    est_opts = dict(options.get("estimator_options") or {})
-    est_opts.update({k.split(".", 1)[1]: _coerce(v) for k, v in options.items() if k.startswith("estimator.")})
-    if not spec:
-        spec = default_estimator(ctx.head_model())
-    return str(spec), est_opts
-
-
 def _estimate_all(estimator: Any, images: torch.Tensor, batch_size: int) -> FlameEstimate:
     parts = []
     for i in range(0, images.shape[0], max(1, batch_size)):
@@ -113,27 +78,19 @@ def _estimate_all(estimator: Any, images: torch.Tensor, batch_size: int) -> Flam
     return FlameEstimate.cat([FlameEstimate(**{k: to_cpu(v) for k, v in vars(p).items()}) for p in parts])
 
 
-def control_pairs(ctx: Any) -> ControlPairs:
-    """Run the context's estimator once on the ``main`` set (memoised per context)."""
-    try:
-        hit = _MEMO.get(ctx)
-    except TypeError:
-        entry = _MEMO_FALLBACK.get(id(ctx))
-        hit = entry[1] if entry and entry[0] is ctx else None
-    if hit is not None:
-        return hit
+def control_pairs(ctx: MetricContext) -> ControlPairs:
+    """Run the context's estimator once on the ``main`` set (memoised per context: AED, ASD and APD share it)."""
+    return ctx.memo(("control-pairs", "main"), lambda: _control_pairs(ctx))
+
+
+def _control_pairs(ctx: MetricContext) -> ControlPairs:
     samples = ctx.samples("main")
     spec, opts = estimator_spec(ctx)
-    estimator = load_estimator(spec, ctx.head_model(), device=str(getattr(ctx, "device", "cpu")), **opts)
-    raw = _estimate_all(estimator, samples.images, int(getattr(ctx, "batch_size", 16) or 16))
+    estimator = load_estimator(spec, ctx.head_model(), device=ctx.device, **opts)
+    raw = _estimate_all(estimator, samples.images, ctx.batch_size)
     if len(raw) != len(samples.controls):
         raise OmnibenchError(f"estimator returned {len(raw)} estimates for {len(samples.controls)} images")
-    pairs = ControlPairs(samples.controls.to("cpu"), raw.with_failures_nulled(), raw, estimator.describe())
-    try:
-        _MEMO[ctx] = pairs
-    except TypeError:
-        _MEMO_FALLBACK[id(ctx)] = (ctx, pairs)
-    return pairs
+    return ControlPairs(samples.controls.to("cpu"), raw.with_failures_nulled(), raw, estimator.describe())
 
 
 def _fit(t: torch.Tensor, n: int) -> torch.Tensor:
@@ -170,17 +127,17 @@ class _ControlMetric(Metric):
     version = 1
     default_variant = "rmse"
 
-    def per_sample(self, ctx: Any, pairs: ControlPairs, variant: str, estimate: FlameEstimate) -> tuple[torch.Tensor, dict[str, Any]]:
+    def per_sample(self, ctx: MetricContext, pairs: ControlPairs, variant: str, estimate: FlameEstimate) -> tuple[torch.Tensor, dict[str, Any]]:
         raise NotImplementedError
 
     @staticmethod
     def _kind(variant: str) -> str:
         return "rmse" if variant in ("rmse", "jaw") else "mean"
 
-    def compute(self, ctx: Any, variant: str) -> MetricResult:
+    def compute(self, ctx: MetricContext, variant: str) -> MetricResult:
         return self.compute_with_values(ctx, variant)[0]
 
-    def compute_with_values(self, ctx: Any, variant: str) -> tuple[MetricResult, torch.Tensor]:
+    def compute_with_values(self, ctx: MetricContext, variant: str) -> tuple[MetricResult, torch.Tensor]:
         """The result and the per-sample values it aggregates (for paired comparisons between generators)."""
         if variant not in self.variants:
             raise OmnibenchError(f"unknown variant '{variant}' of '{self.name}'; available: {', '.join(self.variants)}")
@@ -191,7 +148,7 @@ class _ControlMetric(Metric):
         failures = int((~detected).sum())
         value = aggregate(values, kind)
         stat = (lambda v: float(aggregate(v, kind)))  # noqa: E731 - bootstrap statistic
-        ci = bootstrap_ci(values.numpy(), statistic=stat, seed=int(getattr(ctx, "seed", 0) or 0))
+        ci = ci95(ctx, values.numpy(), statistic=stat)
         details.update(
             {
                 "estimator": pairs.estimator.get("name"),
@@ -228,7 +185,7 @@ class _CoefficientMetric(_ControlMetric):
     field: str = "expression"
     cap: int = EXPRESSION_CAP
 
-    def per_sample(self, ctx: Any, pairs: ControlPairs, variant: str, estimate: FlameEstimate) -> tuple[torch.Tensor, dict[str, Any]]:
+    def per_sample(self, ctx: MetricContext, pairs: ControlPairs, variant: str, estimate: FlameEstimate) -> tuple[torch.Tensor, dict[str, Any]]:
         given, est = getattr(pairs.given, self.field), getattr(estimate, self.field)
         if variant in ("rmse", "l1"):
             n = common_columns(given, est, self.cap)
@@ -285,7 +242,7 @@ class APD(_ControlMetric):
     }
     units = {"rmse": "rad", "l1": "rad", "jaw": "rad", "camera": "deg"}
 
-    def per_sample(self, ctx: Any, pairs: ControlPairs, variant: str, estimate: FlameEstimate) -> tuple[torch.Tensor, dict[str, Any]]:
+    def per_sample(self, ctx: MetricContext, pairs: ControlPairs, variant: str, estimate: FlameEstimate) -> tuple[torch.Tensor, dict[str, Any]]:
         g = pairs.given
         if variant == "camera":
             deg = per_sample_rotation_error_deg(g.camera, g.pose, estimate.camera, estimate.pose)

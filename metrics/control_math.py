@@ -13,6 +13,7 @@ import torch
 
 from omnibench.cameras import split_camera
 from omnibench.errors import OmnibenchError
+from omnibench.heads.flame import axis_angle_to_matrix as rodrigues
 
 
 def common_columns(given: torch.Tensor, estimated: torch.Tensor, cap: int | None) -> int:
@@ -46,18 +47,10 @@ def aggregate(per_sample: Any, kind: str) -> float:
 
 
 def axis_angle_to_matrix(aa: torch.Tensor) -> torch.Tensor:
-    """Rodrigues ``R = I + a [r]x + b [r]x^2`` with ``a = sin(t)/t``, ``b = (1 - cos t)/t^2``: ``(N, 3)``
-    axis-angle (radians) -> ``(N, 3, 3)``; smooth at zero (Taylor terms), so gradients flow from 0."""
-    t2 = (aa * aa).sum(-1, keepdim=True)
-    small = t2 < 1e-8
-    t = torch.where(small, torch.ones_like(t2), t2).sqrt()
-    a = torch.where(small, 1 - t2 / 6, torch.sin(t) / t)[..., None]
-    b = torch.where(small, 0.5 - t2 / 24, (1 - torch.cos(t)) / (t * t))[..., None]
-    rx, ry, rz = aa.unbind(-1)
-    zero = torch.zeros_like(rx)
-    kmat = torch.stack([zero, -rz, ry, rz, zero, -rx, -ry, rx, zero], dim=-1).reshape(*aa.shape[:-1], 3, 3)
-    eye = torch.eye(3, dtype=aa.dtype, device=aa.device).expand_as(kmat)
-    return eye + a * kmat + b * (kmat @ kmat)
+    """``(N, 3)`` axis-angle (radians) -> ``(N, 3, 3)``: the head model's Rodrigues
+    (:func:`omnibench.heads.flame.axis_angle_to_matrix`) in the ``b = (1 - cos t) / t^2`` form the control
+    metrics' numbers were computed with (bit for bit); smooth at zero, so gradients flow from 0."""
+    return rodrigues(aa, cosine_form=True)
 
 
 def geodesic_degrees(r1: torch.Tensor, r2: torch.Tensor) -> torch.Tensor:

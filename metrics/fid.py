@@ -25,7 +25,6 @@ import json
 import math
 import os
 import sys
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,15 +32,20 @@ from typing import Any
 
 import numpy as np
 import torch
+from filelock import FileLock
 
 from metrics import inception
 from omnibench.errors import OmnibenchError
 from omnibench.imagesets import FeatureStats, ImageSet, open_image_set
-from omnibench.metric_api import Metric, MetricResult
+from omnibench.metric_api import Metric, MetricContext, MetricResult
 
 CACHE_FORMAT_VERSION = 1
 KID_SUBSETS = 100
 KID_MAX_SUBSET = 1000
+# Part of the FID variant's definition, not a per-sample interval (those use ``ctx.protocol.bootstrap``,
+# :mod:`metrics.intervals`): FID's ci95 is value +- 1.96 sd of FID over this many seeded bootstrap resamples
+# of the generated features. Each resample costs an eigendecomposition, so the count stays small and fixed;
+# changing it moves every FID interval (bump ``FID.version``).
 FID_BOOTSTRAP = 20
 
 
@@ -287,17 +291,31 @@ def image_set_stats(
         return st, info
     path = stats_dir(cache_dir) / f"{stats_cache_key(s.content_hash, weights_sha)}.npz"
     info["cache_file"] = str(path)
-    if use_cache and path.is_file():
-        try:
-            st = FeatureStats.load(path)
-            if st.n == len(s) and st.features is not None:
-                info["cache"] = "hit"
-                return st, info
-        except OmnibenchError:
-            pass  # unreadable cache entry: recompute and overwrite
-    if progress:
-        print(f"omnibench: Inception statistics of '{s.path}' ({len(s)} images, one-off; cached in {path.parent})",
-              file=sys.stderr)
+    if not use_cache:
+        info["cache"] = "miss"
+        return _extract_stats(s, weights, weights_sha, batch_size, device, progress), info
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):  # a second process waits, then reads what the first one wrote
+        if path.is_file():
+            try:
+                st = FeatureStats.load(path)
+                if st.n == len(s) and st.features is not None:
+                    info["cache"] = "hit"
+                    return st, info
+            except OmnibenchError:
+                pass  # unreadable cache entry: recompute and overwrite
+        if progress:
+            print(f"omnibench: Inception statistics of '{s.path}' ({len(s)} images, one-off; cached in "
+                  f"{path.parent})", file=sys.stderr)
+        st = _extract_stats(s, weights, weights_sha, batch_size, device, progress)
+        st.save(path)
+    info["cache"] = "miss"
+    return st, info
+
+
+def _extract_stats(s: ImageSet, weights: str | os.PathLike[str] | None, weights_sha: str, batch_size: int,
+                   device: str, progress: bool) -> FeatureStats:
+    """Inception features of every image of ``s`` and their statistics, with the cache file's metadata."""
     with _progress_bar(len(s), "inception", progress) as bar:
         feats = inception.extract_features(s.iter_batches(batch_size), batch_size, device, weights=weights,
                                            progress=bar)
@@ -311,11 +329,7 @@ def image_set_stats(
         "set_path": str(s.path),
         "device": device,
     }
-    st = features_stats(feats, meta)
-    if use_cache:
-        st.save(path)
-    info["cache"] = "miss"
-    return st, info
+    return features_stats(feats, meta)
 
 
 def compare_image_sets(
@@ -350,90 +364,44 @@ def compare_image_sets(
 # metrics
 
 
-_CTX_FEATURES: weakref.WeakKeyDictionary[Any, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
-
-
-def _ctx_memo(ctx: Any) -> dict[str, Any]:
-    try:
-        return _CTX_FEATURES.setdefault(ctx, {})
-    except TypeError:  # not weak-referenceable: no sharing between FID and KID
-        return {}
-
-
-def _ctx_settings(ctx: Any) -> tuple[int, str, int, Any]:
-    return (
-        int(getattr(ctx, "batch_size", 64) or 64),
-        str(getattr(ctx, "device", "cpu") or "cpu"),
-        int(getattr(ctx, "seed", 0) or 0),
-        getattr(ctx, "cache_dir", None),
-    )
-
-
-def _sample_set_fingerprint(ctx: Any, set_name: str) -> dict[str, Any] | None:
-    """Identity of an engine sample set: its store key plus (name, size, mtime) of every shard file.
-
-    Regenerated shards get new mtimes, so cached features never outlive the samples they came from.
-    None when the context has no on-disk sample store.
-    """
-    ensure = getattr(ctx, "ensure_set", None)
-    if not callable(ensure):
-        return None
-    try:
-        store = ensure(set_name)
-        shards = [store.shard_path(i) for i in range(store.n_shards)]
-        stamps = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in shards]
-        return {"key": store.key, "n": int(store.n), "shards": stamps}
-    except (AttributeError, OSError, TypeError):
-        return None
-
-
-def _set_size(ctx: Any, set_name: str) -> int | None:
+def _set_size(ctx: MetricContext, set_name: str) -> int | None:
+    """The protocol's size of ``set_name`` (for the progress bar only)."""
     try:
         return int(ctx.protocol.set_size(set_name).n)
-    except (AttributeError, TypeError, ValueError):
+    except OmnibenchError:  # not a protocol set name: no total
         return None
 
 
-def generated_features(ctx: Any, set_name: str = "main") -> np.ndarray:
-    """Inception features of ``ctx.sample_images(set_name)``, once per context (shared by FID and KID).
+def generated_features(ctx: MetricContext, set_name: str = "main") -> np.ndarray:
+    """Inception features of ``ctx.sample_images(set_name)``, once per context (``ctx.memo``: shared by FID and
+    KID).
 
-    With an engine context offering ``feature_cache`` and ``ensure_set``, features are also cached on
-    disk, keyed by the sample set's fingerprint and the extractor (weights sha256, resize policy).
+    When the context stores its samples (``ctx.sample_fingerprint(set_name)`` is not None) the features are
+    also cached on disk (``ctx.feature_cache``), keyed by that fingerprint and the extractor (weights sha256,
+    resize policy), so a later run on the same stored samples skips the extraction.
     """
-    memo = _ctx_memo(ctx)
-    key = f"features:{set_name}"
-    if key not in memo:
-        batch_size, device, _, _ = _ctx_settings(ctx)
 
-        def compute() -> dict[str, np.ndarray]:
-            n = _set_size(ctx, set_name)
-            with _progress_bar(n or 0, f"inception {set_name}", bool(getattr(ctx, "progress", False)) and bool(n)) as bar:
-                feats = inception.extract_features(ctx.sample_images(set_name), batch_size, device, progress=bar)
-            return {"features": feats}
+    def compute() -> dict[str, np.ndarray]:
+        n = _set_size(ctx, set_name)
+        with _progress_bar(n or 0, f"inception {set_name}", ctx.progress and bool(n)) as bar:
+            feats = inception.extract_features(ctx.sample_images(set_name), ctx.batch_size, ctx.device, progress=bar)
+        return {"features": feats}
 
-        cache = getattr(ctx, "feature_cache", None)
-        fingerprint = _sample_set_fingerprint(ctx, set_name) if callable(cache) else None
-        if fingerprint is not None:
-            ckey = {"samples": fingerprint, **extractor_info(), "format": CACHE_FORMAT_VERSION}
-            memo[key] = np.asarray(cache(f"inception-{set_name}", ckey, compute)["features"])
-        else:
-            memo[key] = compute()["features"]
-    return memo[key]
+    def features() -> np.ndarray:
+        fingerprint = ctx.sample_fingerprint(set_name)
+        if fingerprint is None:
+            return compute()["features"]
+        key = {"samples": fingerprint, **extractor_info(), "format": CACHE_FORMAT_VERSION}
+        return np.asarray(ctx.feature_cache(f"inception-{set_name}", key, compute)["features"])
+
+    return ctx.memo(("inception-features", set_name), features)
 
 
-def real_stats(ctx: Any) -> tuple[FeatureStats, dict[str, Any]]:
-    """Statistics of ``ctx.real_set`` (an ImageSet, a path or a statistics file), cached by content."""
-    memo = _ctx_memo(ctx)
-    if "real" not in memo:
-        real = getattr(ctx, "real_set", None)
-        if callable(real):
-            real = real()
-        if real is None:
-            raise OmnibenchError("FID/KID need a real image set: pass --real PATH")
-        batch_size, device, _, cache_dir = _ctx_settings(ctx)
-        memo["real"] = image_set_stats(real, batch_size=batch_size, device=device, cache_dir=cache_dir,
-                                       progress=bool(getattr(ctx, "progress", False)))
-    return memo["real"]
+def real_stats(ctx: MetricContext) -> tuple[FeatureStats, dict[str, Any]]:
+    """Statistics of ``ctx.real_set`` (images or a statistics file), once per context, cached on disk by
+    content (:func:`image_set_stats`)."""
+    return ctx.memo(("inception-real-stats",), lambda: image_set_stats(
+        ctx.real_set, batch_size=ctx.batch_size, device=ctx.device, progress=ctx.progress))
 
 
 def _common_details(info: dict[str, Any], n_real: int) -> dict[str, Any]:
@@ -450,8 +418,8 @@ def _common_details(info: dict[str, Any], n_real: int) -> dict[str, Any]:
 class FID(Metric):
     """Frechet Inception Distance (Heusel et al. 2017) between generated ``main`` samples and the real set.
 
-    Lower is better. Value from torch-fidelity; ci95 = FID +- 1.96 sd over 20 bootstrap resamples of the
-    generated features.
+    Lower is better. Value from torch-fidelity; ci95 = FID +- 1.96 sd over :data:`FID_BOOTSTRAP` (20)
+    bootstrap resamples of the generated features (seed ``ctx.seed``).
     """
 
     name = "fid"
@@ -461,10 +429,12 @@ class FID(Metric):
     default_variant = "default"
     requires = ("main", "real")
 
-    compare_image_sets = staticmethod(compare_image_sets)  # used by `omnibench fid` through the registry
+    @classmethod
+    def check(cls, ctx: MetricContext, variant: str) -> None:
+        inception.check_device(ctx.device)
 
-    def compute(self, ctx: Any, variant: str) -> MetricResult:
-        _, device, seed, _ = _ctx_settings(ctx)
+    def compute(self, ctx: MetricContext, variant: str) -> MetricResult:
+        device, seed = ctx.device, ctx.seed
         gen = generated_features(ctx)
         real, info = real_stats(ctx)
         value = fid_from_stats(*stats_from_features(gen), real.mu, real.sigma)
@@ -496,10 +466,12 @@ class KID(Metric):
     default_variant = "default"
     requires = ("main", "real")
 
-    compare_image_sets = staticmethod(compare_image_sets)
+    @classmethod
+    def check(cls, ctx: MetricContext, variant: str) -> None:
+        inception.check_device(ctx.device)
 
-    def compute(self, ctx: Any, variant: str) -> MetricResult:
-        _, _, seed, _ = _ctx_settings(ctx)
+    def compute(self, ctx: MetricContext, variant: str) -> MetricResult:
+        seed = ctx.seed
         gen = generated_features(ctx)
         real, info = real_stats(ctx)
         if real.features is None:

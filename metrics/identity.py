@@ -4,7 +4,8 @@
 Definition (EG3D "multi-view consistency" style): embed every image of a sample set with an identity
 backbone (:mod:`metrics.backbones`), take the cosine similarity of every pair of members inside a group
 (same latent), average the pairs of a group, then average the groups. The bootstrap interval resamples
-groups. Images whose face is not detected count in ``failures``; pairs involving them are left out of
+groups (:func:`metrics.intervals.ci95`: the protocol's ``bootstrap`` resamples, seed ``ctx.seed``). Images
+whose face is not detected count in ``failures``; pairs involving them are left out of
 the mean and counted in ``details["failed_pairs"]`` (a group without any valid pair contributes nothing).
 
 Variants (the scale and, optionally, the backbone):
@@ -13,9 +14,9 @@ Variants (the scale and, optionally, the backbone):
 * ``cos01``: ``(cos + 1) / 2`` in [0, 1] (EGG3D's ``cos*0.5+0.5``; not comparable with raw cosine);
 * ``arcface``, ``dlib``, ``synthetic`` and ``<backbone>-cos01``: the same with that backbone forced.
 
-Backbone of ``cos``/``cos01``: ``ctx.options["identity_backbone"]`` (or ``ctx.identity_backbone``) when
-the engine sets it, else ``synthetic`` when the generator's head model is the synthetic head (spec
-``synthetic...`` or a model named ``synthflame...``), else
+Backbone of ``cos``/``cos01``: ``ctx.options["identity_backbone"]`` (``--option identity_backbone=NAME``)
+when set, else ``synthetic`` when the generator's head model is the synthetic head (``ctx.generator_head``
+``synthetic...``, or a head model named ``synthflame...``), else
 ``arcface`` (buffalo_l from ``~/.insightface/models``). The backbone's name and weights sha256 go into
 the result.
 
@@ -32,8 +33,9 @@ import numpy as np
 import torch
 
 from metrics.backbones import IdentityBackbone, load_backbone
+from metrics.intervals import ci95
 from omnibench.errors import OmnibenchError
-from omnibench.metric_api import Metric, MetricResult, bootstrap_ci
+from omnibench.metric_api import Metric, MetricContext, MetricResult
 
 BACKBONE_NAMES = ("arcface", "dlib", "synthetic")
 SYNTHETIC_HEAD_PREFIXES = ("synthetic", "synthflame")  # head-model names of the synthetic profile
@@ -51,43 +53,19 @@ def _variants(what: str) -> dict[str, str]:
     return v
 
 
-def memo(ctx: Any, key: tuple, compute: Any) -> Any:
-    """Per-context memo (variants of one metric, and id-views/id-expr, share embeddings in one run)."""
-    store = ctx.__dict__.setdefault("_idmv_memo", {}) if hasattr(ctx, "__dict__") else {}
-    if key not in store:
-        store[key] = compute()
-    return store[key]
-
-
-def ci95(ctx: Any, values: np.ndarray) -> tuple[float, float] | None:
-    """Bootstrap 95% interval over per-group values; resamples = the protocol's ``bootstrap`` (1000)."""
-    protocol = getattr(ctx, "protocol", None)
-    n_boot = int(getattr(protocol, "bootstrap", 1000) or 1000)
-    return (
-        bootstrap_ci(values, n_boot=n_boot, seed=int(getattr(ctx, "seed", 0) or 0))
-        if values.size >= 2
-        else None
-    )
-
-
-def options(ctx: Any) -> dict[str, Any]:
-    """``ctx.options`` (``--option KEY=VALUE`` of evaluate) or an empty dict."""
-    opts = getattr(ctx, "options", None)
-    return opts if isinstance(opts, dict) else {}
-
-
-def default_backbone_spec(ctx: Any) -> str | IdentityBackbone:
+def default_backbone_spec(ctx: MetricContext) -> str | IdentityBackbone:
     """The context's identity backbone (see module docstring)."""
-    spec = options(ctx).get("identity_backbone") or getattr(ctx, "identity_backbone", None)
+    spec = ctx.options.get("identity_backbone")
     if spec:
         return spec
-    head_spec = getattr(getattr(ctx, "generator", None), "head_model", None)
+    head_spec = ctx.generator_head
     if isinstance(head_spec, str) and head_spec.startswith("synthetic"):
         return "synthetic"
     try:
-        head_name = str(getattr(ctx.head_model(), "name", ""))
+        head = ctx.head_model()
     except Exception:  # noqa: BLE001 - no head model known: fall back to the field's standard
-        head_name = ""
+        head = None
+    head_name = str(getattr(head, "name", "") or "")
     return "synthetic" if head_name.startswith(SYNTHETIC_HEAD_PREFIXES) else "arcface"
 
 
@@ -175,16 +153,15 @@ class _IdentityMetric(Metric):
     default_variant = "cos"
     sample_set = "views"
 
-    def compute(self, ctx: Any, variant: str) -> MetricResult:
+    def compute(self, ctx: MetricContext, variant: str) -> MetricResult:
         backbone_name, scale01 = parse_variant(variant)
         backbone = load_backbone(backbone_name or default_backbone_spec(ctx))
         s = ctx.samples(self.sample_set)
         images = s.images
         n = int(images.shape[0])
-        group = _as_numpy_ids(getattr(s, "group", None), n, "group")
-        member = _as_numpy_ids(getattr(s, "member", None), n, "member")
-        emb, detected = memo(
-            ctx,
+        group = _as_numpy_ids(s.group, n, "group")
+        member = _as_numpy_ids(s.member, n, "member")
+        emb, detected = ctx.memo(
             ("identity-embed", self.sample_set, backbone.name, backbone.sha256, n),
             lambda: embed_all(backbone, images),
         )

@@ -13,8 +13,9 @@ the mean over its points; per group the mean over its pairs; the value is the me
 over groups). ``details["coverage"]`` is the fraction of A's points that were compared.
 
 ``mv-reproj@flame`` (any generator; meant for those without depth): the spread of re-estimated shape and
-expression across the views of one latent. A FLAME estimator (``ctx.options["estimator"]``, default
-``regressor``; :mod:`metrics.estimators`) runs on every view; each view's estimate becomes a mesh (neutral
+expression across the views of one latent. A FLAME estimator (the context's, as for AED/ASD/APD:
+:func:`metrics.estimators.choice.estimator_spec`, ``--option estimator=NAME``, default ``regressor`` when
+weights for the head model exist, else ``landmark-fit``) runs on every view, on the CPU; each view's estimate becomes a mesh (neutral
 pose) and the spread is the mean vertex distance to the group's mean mesh, in metres. Undetected views are
 failures; groups need two detected views.
 
@@ -36,10 +37,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from metrics.identity import ci95, memo, options
+from metrics.estimators.choice import estimator_spec
+from metrics.intervals import ci95
 from omnibench.cameras import split_camera
 from omnibench.errors import OmnibenchError
-from omnibench.metric_api import Metric, MetricResult
+from omnibench.metric_api import Metric, MetricContext, MetricResult
 
 OCCLUSION_TOL = 0.01  # metres: a point this much behind B's surface is taken as occluded in B
 MASK_THRESHOLD = 0.5
@@ -196,15 +198,15 @@ class MvReproj(Metric):
     }
     default_variant = "photo"
 
-    def compute(self, ctx: Any, variant: str) -> MetricResult:
+    def compute(self, ctx: MetricContext, variant: str) -> MetricResult:
         if variant == "flame":
             return self._flame(ctx)
         s = ctx.samples("views")
         n = int(s.images.shape[0])
-        group = _ids(getattr(s, "group", None), n, "group")
-        member = _ids(getattr(s, "member", None), n, "member")
+        group = _ids(s.group, n, "group")
+        member = _ids(s.member, n, "member")
         unit = "m" if variant == "depth" else "rgb[0,1]"
-        depth = getattr(s, "depth", None)
+        depth = s.depth
         if depth is None:
             return MetricResult(
                 value=None,
@@ -217,11 +219,9 @@ class MvReproj(Metric):
         depth = depth.float()
         if depth.shape != (n, images.shape[2], images.shape[3]):
             raise OmnibenchError(f"depth must be (N, H, W) matching the images; got {tuple(depth.shape)}")
-        valid = valid_depth(depth, getattr(s, "mask", None))
+        valid = valid_depth(depth, s.mask)
         cams = s.controls.camera
-        pairs = memo(
-            ctx, ("mv-reproj-pairs", n), lambda: _all_pairs(images, depth, valid, cams, group, member)
-        )
+        pairs = ctx.memo(("mv-reproj-pairs", n), lambda: _all_pairs(images, depth, valid, cams, group, member))
         group_vals, pair_failures, coverage = [], 0, []
         for r in pairs:
             vals = r[variant]
@@ -247,24 +247,15 @@ class MvReproj(Metric):
             },
         )
 
-    def _flame(self, ctx: Any) -> MetricResult:
+    def _flame(self, ctx: MetricContext) -> MetricResult:
         s = ctx.samples("views")
         n = int(s.images.shape[0])
-        group = _ids(getattr(s, "group", None), n, "group")
-        member = _ids(getattr(s, "member", None), n, "member")
-        spec = options(ctx).get("estimator") or getattr(ctx, "estimator", None) or "regressor"
-        try:
-            from metrics.estimators import load_estimator
-        except ImportError:
-            return MetricResult(
-                value=None,
-                n=0,
-                failures=n,
-                unit="m",
-                details={"reason": "no FLAME estimators installed (metrics.estimators)"},
-            )
+        group = _ids(s.group, n, "group")
+        member = _ids(s.member, n, "member")
+        from metrics.estimators import load_estimator
+
         model = ctx.head_model()
-        est_opts = dict(options(ctx).get("estimator_options") or {})
+        spec, est_opts = estimator_spec(ctx)
         try:
             estimator = load_estimator(spec, model, device="cpu", **est_opts)
         except OmnibenchError as exc:
@@ -275,7 +266,7 @@ class MvReproj(Metric):
                 unit="m",
                 details={"reason": f"estimator '{spec}' unavailable: {exc}"},
             )
-        bs = max(1, int(getattr(ctx, "batch_size", 16) or 16))
+        bs = ctx.batch_size
         parts = [estimator.estimate(s.images[i : i + bs]) for i in range(0, n, bs)]
         shape = torch.cat([p.shape for p in parts]).float()
         expr = torch.cat([p.expression for p in parts]).float()
@@ -365,10 +356,10 @@ class Geometry(Metric):
     }
     default_variant = "mean"
 
-    def compute(self, ctx: Any, variant: str) -> MetricResult:
+    def compute(self, ctx: MetricContext, variant: str) -> MetricResult:
         s = ctx.samples("views")
         n = int(s.images.shape[0])
-        depth = getattr(s, "depth", None)
+        depth = s.depth
         if depth is None:
             return MetricResult(
                 value=None,
@@ -388,7 +379,7 @@ class Geometry(Metric):
             model.faces.detach().cpu() if isinstance(model.faces, torch.Tensor) else model.faces
         )
         region = face_region_faces(model)
-        valid = valid_depth(depth.float(), getattr(s, "mask", None))
+        valid = valid_depth(depth.float(), s.mask)
         per_image, covered, region_px, failures = [], 0, 0, 0
         for i in range(n):
             dist, n_region = surface_to_mesh(depth[i].float(), valid[i], c.camera[i], verts[i], faces, region)

@@ -7,6 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
+# The built-in FLAME estimators (:mod:`metrics.estimators`): name -> lazy ``module:Class``.
+BUILTIN_ESTIMATORS = {
+    "regressor": "metrics.estimators.regressor:RegressorEstimator",
+    "landmark-fit": "metrics.estimators.landmark_fit:LandmarkFitEstimator",
+}
+
+
+def register_estimators(registry: Any) -> None:
+    """Add the built-in estimators (lazy ``module:Class`` strings) to ``registry``."""
+    for name, spec in BUILTIN_ESTIMATORS.items():
+        registry.register(name, spec, replace=True)
+
 
 def register_all(registries: dict[str, Any]) -> None:
     metrics = registries["metrics"]
@@ -28,6 +40,5 @@ def register_all(registries: dict[str, Any]) -> None:
     metrics.register("aed", "metrics.control:AED", replace=True)
     metrics.register("asd", "metrics.control:ASD", replace=True)
     metrics.register("apd", "metrics.control:APD", replace=True)
-    if "estimators" in registries:  # keep in sync with metrics.estimators.BUILTIN_ESTIMATORS
-        registries["estimators"].register("regressor", "metrics.estimators.regressor:RegressorEstimator", replace=True)
-        registries["estimators"].register("landmark-fit", "metrics.estimators.landmark_fit:LandmarkFitEstimator", replace=True)
+    if "estimators" in registries:
+        register_estimators(registries["estimators"])

@@ -14,8 +14,6 @@ raises it; both in radians; yaw = pitch = 0 looks at the face from the front.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 EG3D_FOCAL = 4.2647
@@ -90,7 +88,3 @@ def yaw_pitch_of(camera: torch.Tensor, look_at: tuple[float, float, float] = DEF
     pitch = torch.asin(d[:, 1].clamp(-1, 1))
     yaw = torch.atan2(d[:, 0], d[:, 2])
     return torch.stack([yaw, pitch], dim=-1)
-
-
-def vertical_fov_degrees(focal: float = EG3D_FOCAL) -> float:
-    return math.degrees(2 * math.atan(0.5 / focal))

@@ -3,13 +3,14 @@
 Work is split by cache shard: rank ``r`` of ``w`` generates the shards at positions ``r, r + w, ...`` of
 the missing-shard list that rank 0 broadcasts. Each round every rank hands its shard to rank 0
 (``gather_object``), which writes it; metrics then run on rank 0 and only rank 0 writes the result file.
-Because every sample is keyed by its global index (see :mod:`omnibench.sampling`), numbers do not depend
+Because every sample is keyed by its global index (see :mod:`omnibench.evaluation.draws`), numbers do not depend
 on the number of processes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,21 +33,41 @@ class DistInfo:
     def active(self) -> bool:
         return self.world_size > 1
 
+    def device_for(self, device: str) -> str:
+        """The device this process computes on when ``device`` is asked for: a bare ``"cuda"`` becomes
+        ``"cuda:LOCAL_RANK"`` under torchrun (each rank its own GPU); anything else (``"cpu"``, an explicit
+        ``"cuda:N"``, a single process's ``"cuda"``) is used as given."""
+        return f"cuda:{self.local_rank}" if device == "cuda" and self.active else device
 
-def init_from_env(device: str = "cpu") -> DistInfo:
-    """Join the process group torchrun describes (``WORLD_SIZE`` > 1), else a single-process DistInfo."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+
+def env_info(environ: Mapping[str, str] | None = None) -> DistInfo:
+    """What torchrun's ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK`` say (a pure function: joins nothing)."""
+    env = os.environ if environ is None else environ
+    world = int(env.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return DistInfo(rank=int(env.get("RANK", "0")), world_size=world, local_rank=int(env.get("LOCAL_RANK", "0")))
+
+
+def init_from_env(device: str = "cpu") -> DistInfo:
+    """Join the process group torchrun describes (``WORLD_SIZE`` > 1), else a single-process DistInfo.
+
+    The one process-group set-up of the suite (evaluation and both reference-model trainers): nccl when
+    ``device`` is CUDA and CUDA is available (after pinning this process to ``cuda:LOCAL_RANK``, see
+    :meth:`DistInfo.device_for`), gloo otherwise.
+    """
+    info = env_info()
+    if not info.active:
+        return info
     here = False
     if not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") and torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(torch.device(info.device_for(device)))
         dist.init_process_group(backend=backend)
         here = True
-    return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local, initialized_here=here) \
-        if dist.is_initialized() else DistInfo(rank=rank, world_size=world, local_rank=local)
+    return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=info.local_rank,
+                    initialized_here=here)
 
 
 def shutdown(info: DistInfo) -> None:

@@ -31,7 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from omnibench.assets import cache_root as _cache_root
 from omnibench.assets import sha256_file as _file_sha256
 from omnibench.errors import MissingAssetError, OmnibenchError
-from omnibench.fileio import atomic_write_bytes
+from omnibench.fileio import atomic_savez, atomic_write_bytes
 
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".tiff"})
 LOSSY_EXTS = frozenset({".jpg", ".jpeg", ".webp"})
@@ -73,9 +73,7 @@ class FeatureStats:
         }
         if self.features is not None:
             arrays["features"] = np.asarray(self.features)
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        atomic_write_bytes(Path(path), buf.getvalue())
+        atomic_savez(path, arrays)
 
     @classmethod
     def load(cls, path: Path) -> FeatureStats:

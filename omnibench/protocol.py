@@ -37,7 +37,7 @@ FLAME_SOURCES = {
 class CameraDistribution:
     """Orbit cameras (see :func:`omnibench.cameras.orbit_camera`): yaw/pitch ~ Normal(mean, std) in radians,
     clipped to +-``*_clip``; fixed radius (metres) and normalised focal length. Used when the FLAME source
-    provides no camera; the defaults equal the FFHQ-like spread of ``omnibench.data.sampling``."""
+    provides no camera; the defaults equal the FFHQ-like spread of ``omnibench.data.control_prior``."""
 
     yaw_mean: float = 0.0
     yaw_std: float = 0.3

@@ -141,21 +141,27 @@ def load_result(path: str | os.PathLike) -> dict:
     return validate_result(data, str(p))
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
+def json_safe(obj: Any) -> Any:
+    """``obj`` as plain JSON values: numpy scalars and arrays and torch tensors become numbers and lists,
+    paths and other objects strings, dict keys strings, non-finite floats ``None`` (JSON has no NaN)."""
     if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays and scalars, torch tensors
+        return json_safe(obj.tolist())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return str(obj)
 
 
 def dumps_result(data: dict) -> str:
-    return json.dumps(_json_safe(data), indent=2, sort_keys=False) + "\n"
+    return json.dumps(json_safe(data), indent=2, sort_keys=False) + "\n"
 
 
 def write_result(path: str | os.PathLike, data: dict) -> None:
     """Validate then atomically write a result file."""
-    validate_result(_json_safe(data), str(path))
+    validate_result(json_safe(data), str(path))
     atomic_write_text(path, dumps_result(data))

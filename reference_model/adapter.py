@@ -69,6 +69,15 @@ class OmniAvatarGenerator(Generator):
         mask = torch.nn.functional.interpolate(out.mask[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
         return GeneratorOutput(image=out.image, depth=depth, mask=mask.clamp(0, 1))
 
+    @torch.no_grad()
+    def read_expression(self, images: torch.Tensor, camera: torch.Tensor) -> torch.Tensor | None:
+        """The frozen control encoder ``E`` of ``L_enc`` read on ``images``: ``(B, n_expression)`` on the CPU, in
+        one batch; None for checkpoints without E (see :meth:`Generator.read_expression`)."""
+        if self.E is None:
+            return None
+        dev = next(self.E.parameters()).device
+        return self.E(images.to(dev), camera.to(dev))[0].cpu()
+
     def describe(self) -> dict:
         return {**super().describe(), "config": self.G.cfg.name, "step": self.meta.get("step"),
                 "ablation": {k: getattr(self.G.cfg, k) for k in ("use_sdf", "use_prior", "use_enc", "dynamic")},

@@ -22,12 +22,14 @@ from torch import nn
 from metrics.backbones.base import IdentityBackbone, as_uint8_nchw
 from omnibench.assets import sha256_file as file_sha256
 from omnibench.errors import CheckpointError, MissingAssetError
+from omnibench.generators.base import checkpoint_format, checkpoint_kind, read_checkpoint
 
 INPUT_SIZE = 64
 EMBED_DIM = 64
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_FILE = WEIGHTS_DIR / "synthetic_id_v1.pt"
 WEIGHTS_SHA256 = "257427ce645ae871f6ada2b023a9426cafd8feb6bec1367a4939cd44da2447e4"
+CHECKPOINT_KIND = "omnibench.synthetic-identity"  # the shipped v1 file predates the header and has none
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -92,7 +94,11 @@ class SyntheticBackbone(IdentityBackbone):
                 f"synthetic identity backbone: '{path}' has sha256 {sha}, expected {WEIGHTS_SHA256}; "
                 "restore the shipped file or pass your own weights path"
             )
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = read_checkpoint(path)
+        if not isinstance(ckpt, dict) or checkpoint_kind(ckpt) not in (None, CHECKPOINT_KIND) or checkpoint_format(ckpt) not in (None, 1):
+            raise CheckpointError(
+                f"synthetic identity backbone: '{path}' is not an EmbedNet checkpoint ('{CHECKPOINT_KIND}', format 1)"
+            )
         try:
             self.net = EmbedNet(width=int(ckpt.get("width", 16)), dim=int(ckpt.get("dim", EMBED_DIM)))
             self.net.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})

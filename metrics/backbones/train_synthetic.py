@@ -3,9 +3,9 @@
     python -m metrics.backbones.train_synthetic --out metrics/backbones/weights/synthetic_id_v1.pt
 
 Data: ``--identities`` training identities (plus ``--val-identities`` held out), ``--views`` renders each.
-Identity ``i`` = latent ``z_i`` (appearance, :func:`omnibench.data.sampling.sample_latents`) plus one FLAME
+Identity ``i`` = latent ``z_i`` (appearance, :func:`omnibench.data.control_prior.sample_latents`) plus one FLAME
 shape; its views draw camera, expression and pose independently
-(:func:`omnibench.data.sampling.sample_controls`), so positives differ in camera *and* expression/jaw.
+(:func:`omnibench.data.control_prior.sample_controls`), so positives differ in camera *and* expression/jaw.
 Renders come from the ``oracle`` generator at ``--resolution``.
 
 Training: supervised-contrastive loss (temperature 0.1) on batches of ``P`` identities x ``views``, plus a
@@ -31,9 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from metrics.backbones.synthetic import EmbedNet, preprocess
+from metrics.backbones.synthetic import CHECKPOINT_KIND, EmbedNet, preprocess
 from omnibench.errors import OmnibenchError
-from omnibench.fileio import atomic_torch_save
+from omnibench.generators import base as checkpoints
 
 
 # ---------------------------------------------------------------- data
@@ -41,7 +41,7 @@ def render_identities(
     head: str, start: int, n_ids: int, n_views: int, seed: int, resolution: int, log=print
 ) -> dict[str, np.ndarray]:
     """uint8 premultiplied foreground ``(N, 3, R, R)``, uint8 mask ``(N, R, R)``, ids ``(N,)``, raw images."""
-    from omnibench.data.sampling import sample_controls, sample_latents
+    from omnibench.data.control_prior import sample_controls, sample_latents
     from omnibench.generators import GENERATORS
     from omnibench.generators.base import Controls
 
@@ -247,8 +247,8 @@ def save_checkpoint(net: EmbedNet, meta: dict, out: Path) -> str:
     from omnibench.assets import sha256_file as file_sha256
 
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
-    ckpt = {"state_dict": state, "width": net.width, "dim": net.head.out_features, "meta": meta}
-    atomic_torch_save(ckpt, out)
+    checkpoints.save_checkpoint(out, CHECKPOINT_KIND,
+                                {"state_dict": state, "width": net.width, "dim": net.head.out_features, "meta": meta})
     return file_sha256(out)
 
 

@@ -6,9 +6,8 @@ Built-ins, registered lazily in :data:`omnibench.metric_api.ESTIMATORS`:
 * ``landmark-fit`` — 68 2D landmarks (face-alignment FAN, else dlib) + FLAME fitted by optimisation.
 
 External estimators (DECA, EMOCA, SMIRK, ...) plug in without touching omnibench: subclass
-:class:`Estimator` and either pass ``--estimator package.module:Class`` or register the class under a
-name with an ``omnibench.metrics`` entry point (see ``docs/metrics-control.md`` and
-:mod:`metrics.estimators.external`).
+:class:`Estimator` and either pass ``--option estimator=package.module:Class`` or register the class under
+a name with an ``omnibench.metrics`` entry point (see ``docs/metrics-control.md``).
 """
 
 from __future__ import annotations
@@ -16,20 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from metrics.estimators.base import Estimator, FlameEstimate, null_estimate
+from metrics.registry import BUILTIN_ESTIMATORS, register_estimators
 from omnibench.errors import OmnibenchError
 from omnibench.metric_api import ESTIMATORS, load_metric_plugins
 from omnibench.registry import load_object
-
-BUILTIN_ESTIMATORS = {
-    "regressor": "metrics.estimators.regressor:RegressorEstimator",
-    "landmark-fit": "metrics.estimators.landmark_fit:LandmarkFitEstimator",
-}
-
-
-def register_estimators(registry: Any) -> None:
-    """Add the built-in estimators (lazy ``module:Class`` strings) to ``registry``."""
-    for name, spec in BUILTIN_ESTIMATORS.items():
-        registry.register(name, spec, replace=True)
 
 
 def resolve_estimator_class(spec: str) -> type[Estimator]:

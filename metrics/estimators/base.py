@@ -23,9 +23,7 @@ import torch
 
 from omnibench.cameras import DEFAULT_RADIUS, EG3D_FOCAL, orbit_camera
 from omnibench.errors import OmnibenchError
-
-POSE_DIM = 15
-GLOBAL, NECK, JAW = slice(0, 3), slice(3, 6), slice(6, 9)
+from omnibench.generators.base import POSE_DIM
 
 
 @dataclass
@@ -125,10 +123,3 @@ class Estimator(ABC):
     def describe(self) -> dict[str, Any]:
         """``{"name", "version", "sha256"}`` identifying the estimator and its weights."""
         return {"name": self.name, "version": self.version, "sha256": None}
-
-    @staticmethod
-    def commands() -> Any:
-        """The module implementing ``omnibench estimators train|eval`` (reached via the registry)."""
-        from metrics.estimators import commands
-
-        return commands

@@ -30,7 +30,8 @@ from metrics.estimators.base import Estimator, FlameEstimate, images_to_float
 from omnibench.assets import cache_root, sha256_file
 from omnibench.cameras import orbit_camera
 from omnibench.errors import CheckpointError, MissingAssetError, OmnibenchError
-from omnibench.fileio import atomic_torch_save, atomic_write_text
+from omnibench.fileio import atomic_write_text
+from omnibench.generators import base as checkpoints
 from omnibench.heads.face_align import face_grid, frontalise
 
 CHECKPOINT_KIND = "omnibench-flame-regressor"
@@ -138,11 +139,9 @@ def save_checkpoint(path: Path, net: RegressorNet, config: dict[str, Any], mean:
                     sidecar: dict[str, Any]) -> str:
     """Write ``path`` (fp16 weights) and ``path.json`` atomically; returns the file's sha256."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
-    blob = {"kind": CHECKPOINT_KIND, "format_version": 2 if net.aligned is not None else 1, "config": config, "mean": mean.float(), "std": std.float(),
-            "state_dict": state}
-    atomic_torch_save(blob, path)
+    checkpoints.save_checkpoint(path, CHECKPOINT_KIND, {"config": config, "mean": mean.float(), "std": std.float(), "state_dict": state},
+                                format=2 if net.aligned is not None else 1)
     digest = sha256_file(path)
     meta = {"kind": CHECKPOINT_KIND, "file": path.name, "sha256": digest, **sidecar}
     atomic_write_text(str(path) + ".json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -168,16 +167,10 @@ def load_checkpoint(path: Path) -> tuple[RegressorNet, dict[str, Any], torch.Ten
     digest = sha256_file(path)
     if digest != meta.get("sha256"):
         raise CheckpointError(f"regressor weights '{path}' do not match their pinned sha256 ({digest} != {meta.get('sha256')})")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a corrupt file to the user
-        raise CheckpointError(f"cannot read regressor weights '{path}': {exc}") from None
-    if not isinstance(blob, dict) or blob.get("kind") != CHECKPOINT_KIND:
-        raise CheckpointError(f"'{path}' is not an omnibench FLAME regressor checkpoint")
+    # format 1: one network; 2: plus the face-aligned stage (files before the shared header: "format_version")
+    blob = checkpoints.load_checkpoint(path, CHECKPOINT_KIND, (1, 2), name="a FLAME regressor",
+                                       hint="train one with omnibench estimators train")
     cfg = blob["config"]
-    if blob.get("format_version", 1) not in (1, 2):
-        raise CheckpointError(f"regressor weights '{path}' have format version {blob.get('format_version')}, "
-                              "newer than this omnibench reads (1, 2): upgrade omnibench")
     net = RegressorNet(cfg["n_out"], cfg["res"], tuple(cfg["widths"]), cfg["hidden"], cfg.get("dropout", 0.0))
     if cfg.get("aligned"):
         a = cfg["aligned"]

@@ -408,11 +408,3 @@ def regressor_estimate_fn(net: RegressorNet, cfg: dict[str, Any], mean: torch.Te
         return run_regressor(net, cfg, mean, std, images, grid)
 
     return fn
-
-
-def describe_layout(n_shape: int, n_expression: int) -> dict[str, list[int]]:
-    return {k: [v.start, v.stop] for k, v in output_layout(n_shape, n_expression).items()}
-
-
-def isfinite_dict(d: dict[str, Any]) -> bool:
-    return all(not isinstance(v, float) or math.isfinite(v) for v in d.values())

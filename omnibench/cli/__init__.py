@@ -1,8 +1,11 @@
 """``omnibench`` command line: one module per subcommand, wired lazily.
 
 Each module in :data:`SUBCOMMANDS` defines ``register(subparsers)``, which adds its parser and sets
-``func(args) -> int`` as the parser default. Machine output (JSON) goes to stdout; logs and progress to
-stderr. :class:`omnibench.errors.OmnibenchError` becomes one line on stderr and exit code 2.
+``func(args) -> int`` as the parser default. Plug-ins add sub-commands through the ``omnibench.tools``
+entry-point group (:mod:`omnibench.cli.plugins`; ``fid`` and ``estimators`` come from ``metrics``,
+``eval-sdf`` from the reference model), so this package never imports ``metrics`` or ``reference_model``.
+Machine output (JSON) goes to stdout; logs and progress to stderr. :class:`omnibench.errors.OmnibenchError`
+becomes one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -13,24 +16,30 @@ import os
 import sys
 
 from omnibench import __version__
+from omnibench.cli import plugins
 from omnibench.errors import OmnibenchError
 
-# subcommand -> module that registers it (several subcommands may share a module)
+PLUGIN = plugins.__name__
+
+# subcommand -> module that registers it (several subcommands may share a module), in --help order.
+# PLUGIN: a plug-in's tool (entry point of that name in ``omnibench.tools``), listed to fix its place in --help
+# (absent when the plug-in is not installed); tools of other plug-ins come after these.
 SUBCOMMANDS: dict[str, str] = {
     "evaluate": "omnibench.cli.evaluate",
-    "fid": "omnibench.cli.fid",
+    "fid": PLUGIN,
     "doctor": "omnibench.cli.doctor",
     "ls": "omnibench.cli.ls",
     "cache": "omnibench.cli.cache",
     "heads": "omnibench.cli.heads",
     "data": "omnibench.cli.data",
-    "estimators": "omnibench.cli.estimators",
+    "estimators": PLUGIN,
     "table": "omnibench.cli.table",
     "compare": "omnibench.cli.compare",
     "render": "omnibench.cli.render",
     "report": "omnibench.cli.report",
     "train": "omnibench.cli.train",
-    "eval-sdf": "omnibench.cli.eval_sdf",
+    "control-response": "omnibench.cli.control_response",
+    "eval-sdf": PLUGIN,
 }
 
 
@@ -41,8 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"omnibench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    tools = plugins.installed()
     seen: set[str] = set()
-    for module_name in dict.fromkeys(SUBCOMMANDS.values()):
+    for name, module_name in SUBCOMMANDS.items():
+        if module_name == PLUGIN:
+            plugins.register(sub, [name], tools)
+            continue
         if module_name in seen:
             continue
         seen.add(module_name)
@@ -53,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # subcommand not shipped in this build
             raise
         module.register(sub)
+    plugins.register(sub, [name for name in tools if name not in SUBCOMMANDS], tools)
     return parser
 
 

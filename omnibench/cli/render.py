@@ -31,26 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def resolve(ckpt: str, generator: str | None, device: str = "cpu"):
-    """The generator for ``--ckpt``/``--generator`` (the evaluation engine's resolver when installed)."""
-    try:
-        from omnibench.evaluation import resolve_generator
-    except ImportError:
-        resolve_generator = None
-    if resolve_generator is not None:
-        return resolve_generator(ckpt, generator, device)[0]
-    from omnibench.generators import GENERATORS, Generator
-    from omnibench.registry import load_object
-
-    spec = generator or ckpt
-    cls = load_object(spec) if ":" in spec else GENERATORS.get(spec)
-    if not (isinstance(cls, type) and issubclass(cls, Generator)):
-        raise OmnibenchError(f"'{spec}' is not a subclass of omnibench.generators.Generator")
-    path = None if (generator is None or ckpt in (generator, cls.name)) else ckpt
-    return cls.load(path, device)
-
-
 def run(args: argparse.Namespace) -> int:
+    from omnibench.generators.resolve import resolve_generator
     from omnibench.report.grids import GridSpec, figure, save_gif, save_png, turntable
 
     out = Path(args.out)
@@ -63,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     )
     spec = GridSpec(n_ids=args.ids, yaws_deg=yaws, n_expressions=args.expressions, seed=args.seed,
                     truncation_psi=args.truncation)
-    gen = resolve(args.ckpt, args.generator, args.device)
+    gen = resolve_generator(args.ckpt, args.generator, args.device)[0]
     save_png(figure(gen, spec, name=Path(args.ckpt).name), out)
     print(f"wrote {out}", file=sys.stderr)
     if args.gif:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ from PIL import Image
 
 from omnibench.data.dataset import HeadDataset
 from omnibench.errors import OmnibenchError
+from omnibench.fileio import atomic_path
 
 
 def contact_sheet(ds: HeadDataset, out: str | Path, n: int = 64, cols: int = 8, pad: int = 2) -> Path:
@@ -24,8 +24,6 @@ def contact_sheet(ds: HeadDataset, out: str | Path, n: int = 64, cols: int = 8, 
         r, c = divmod(i, cols)
         sheet[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = imgs[i]
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    Image.fromarray(sheet).save(tmp, format="PNG")
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        Image.fromarray(sheet).save(tmp, format="PNG")
     return out

@@ -11,7 +11,7 @@ Layout written (atomically: everything goes to a temporary sibling folder that i
 Sample ``i`` uses ``sample_controls(1, seed, head, start_index=i)`` (or ``sample_wide_controls`` with
 ``prior="wide"``, ``sample_wide_pair_controls`` with ``prior="wide-pairs"``) and ``sample_latents(1, seed, 64, i)``
 (``i // 2`` under ``wide-pairs``)
-(see :mod:`omnibench.data.sampling`), so the bytes depend on ``(seed, n, resolution, head, versions)`` and
+(see :mod:`omnibench.data.control_prior`), so the bytes depend on ``(seed, n, resolution, head, versions)`` and
 never on the number of worker processes. Work is split into fixed chunks of :data:`CHUNK` samples.
 """
 
@@ -22,9 +22,7 @@ import io
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -34,7 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from omnibench.data.sampling import (
+from omnibench.data.control_prior import (
     PRIORS,
     SAMPLER_VERSION,
     WIDE_SAMPLER_VERSION,
@@ -44,6 +42,7 @@ from omnibench.data.sampling import (
     sample_latents,
 )
 from omnibench.errors import OmnibenchError
+from omnibench.fileio import atomic_directory
 from omnibench.render import APPEARANCE_VERSION, RENDERER_VERSION
 
 __all__ = ["SYNTH_VERSION", "sample_controls", "sample_latents", "synthesize_dataset", "content_hash"]
@@ -125,7 +124,7 @@ def synthesize_dataset(
 
     ``workers`` processes render ``chunk``-sized index ranges; neither changes a single output byte.
     ``prior``: the control distribution, ``ffhq`` (the protocols'), ``wide`` or ``wide-pairs`` (estimator
-    training; see :mod:`omnibench.data.sampling`).
+    training; see :mod:`omnibench.data.control_prior`).
     """
     if prior not in PRIORS:
         raise OmnibenchError(f"--prior must be one of {', '.join(PRIORS)}, got {prior!r}")
@@ -137,11 +136,9 @@ def synthesize_dataset(
     out = Path(out).expanduser().resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         raise OmnibenchError(f"output '{out}' exists and is not empty; choose another --out or pass --force")
-    out.parent.mkdir(parents=True, exist_ok=True)
     oracle = _oracle(head, resolution, supersample)  # fail early (bad head) before any work
     model = oracle.model
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:  # a crash or error leaves no partial set and the old one in place
         (tmp / "images").mkdir()
         chunks = [(s, min(chunk, n - s)) for s in range(0, n, chunk)]
         args = [(str(tmp), head, seed, s, c, resolution, supersample, prior) for s, c in chunks]
@@ -178,23 +175,13 @@ def synthesize_dataset(
                          "appearance": APPEARANCE_VERSION, "numpy": np.__version__, "torch": torch.__version__,
                          "python": platform.python_version()},
             "head_model": head_info, "prior": prior,
-            "sampler": "omnibench.data.sampling.controls_for_prior(prior, n, seed, head, start_index)",
+            "sampler": "omnibench.data.control_prior.controls_for_prior(prior, n, seed, head, start_index)",
             "latents": "omnibench.data.synth.sample_latents(n, seed, 64, start_index)"
-                       + (" at index i // 2 (omnibench.data.sampling.latents_for_prior)" if prior == "wide-pairs" else ""),
+                       + (" at index i // 2 (omnibench.data.control_prior.latents_for_prior)" if prior == "wide-pairs" else ""),
             "command": command if command is not None else [os.path.basename(sys.argv[0]), *sys.argv[1:]],
             "content_hash": content_hash(files), "files": files,
         }
         (tmp / "manifest.json").write_bytes(_json_bytes(manifest))
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, trash / "old")
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
 
 

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 
 from omnibench.errors import CheckpointError
-
-POSE_DIM = 15
+from omnibench.fileio import atomic_torch_save
+from omnibench.heads.loader import POSE_DIM  # FLAME axis-angle pose [global|neck|jaw|leye|reye]
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,9 @@ class Generator(ABC):
 
     Subclasses set ``z_dim``, ``resolution``, ``flame_layout`` and ``provides_depth`` and implement
     :meth:`synthesize`. ``load(ckpt, device)`` builds an instance from a checkpoint path or name.
-    ``describe()`` feeds the result file's ``checkpoint`` block.
+    ``describe()`` feeds the result file's ``checkpoint`` block. Optional hooks with defaults:
+    :meth:`at_resolution` (render natively at the protocol's size) and :meth:`read_expression` (read the
+    expression back from images, for ``omnibench control-response``).
     """
 
     name: str = "generator"
@@ -99,6 +101,7 @@ class Generator(ABC):
     provides_depth: bool = False
     head_model: str | None = None  # name or path of the head model its FLAME controls refer to
     checkpoint_kind: str | None = None  # the ``kind`` its checkpoint files carry (None: takes no checkpoint)
+    path: str | os.PathLike | None = None  # the checkpoint file this instance was loaded from, if any
 
     @classmethod
     def load(cls, ckpt: str | None, device: str = "cpu") -> Generator:
@@ -134,27 +137,49 @@ class Generator(ABC):
         """
         return self
 
+    def read_expression(self, images: torch.Tensor, camera: torch.Tensor) -> torch.Tensor | None:
+        """Optional hook: the generator's own reading of the expression shown in ``images``; default None.
+
+        ``images`` ``(B, 3, H, W)`` float in [0, 1] (its own outputs, or another generator's for the same
+        controls), ``camera`` ``(B, 25)`` the cameras they were rendered with. Returns ``(B, K)`` expression
+        coefficients on the CPU (K: the generator's own width, compared with the first K requested ones), or
+        None when the generator has no such read-out. Generators with a control encoder implement it (the
+        OmniAvatar adapter: the frozen encoder ``E`` of ``L_enc``); ``omnibench control-response``
+        (:mod:`omnibench.control_response`) reports its per-column correlation with the requested expression.
+        """
+        return None
+
     def describe(self) -> dict:
         return {"generator": self.name, "z_dim": self.z_dim, "resolution": self.resolution}
 
 
 # --- checkpoint files --------------------------------------------------------------------------------
-# An omnibench checkpoint is a ``torch.save``d dict with a header ``{"omnibench_checkpoint": {"kind": K,
-# "format": 1}}`` next to the payload, so the kind can be checked before any weights are interpreted.
+# Every omnibench checkpoint (generators, the reference model's W / G / E, estimator and backbone weights) is a
+# ``torch.save``d dict that starts with the header ``"kind"`` (what it holds, e.g. ``"omnibench.gan"``) and
+# ``"format"`` (that kind's layout version), followed by the payload; it is written by :func:`save_checkpoint`
+# and read with ``torch.load(weights_only=True)`` (never unpickles code) by :func:`read_checkpoint` /
+# :func:`load_checkpoint`, so the kind can be checked before any weights are interpreted. Also read: a header
+# without ``"format"`` (format 1), the nested ``{"omnibench_checkpoint": {"kind", "format"}}`` header this module
+# wrote before the header was shared, and the FLAME regressor's ``"format_version"``.
 
 CHECKPOINT_FORMAT = 1
+_HEADER_KEYS = ("kind", "format", "omnibench_checkpoint", "format_version")
 
 
-def save_checkpoint(path: str | os.PathLike, kind: str, payload: dict[str, Any]) -> None:
-    """Atomically write ``payload`` with an omnibench header of ``kind``."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    torch.save({"omnibench_checkpoint": {"kind": kind, "format": CHECKPOINT_FORMAT}, **payload}, tmp)
-    os.replace(tmp, p)
+def save_checkpoint(path: str | os.PathLike, kind: str, payload: dict[str, Any], format: int = CHECKPOINT_FORMAT) -> None:
+    """Atomically write ``payload`` behind the header ``{"kind": kind, "format": format}``.
+
+    Header keys already in ``payload`` (a checkpoint read back and written again) are replaced.
+    """
+    body = {k: v for k, v in payload.items() if k not in _HEADER_KEYS}
+    atomic_torch_save({"kind": kind, "format": int(format), **body}, path)
 
 
-def _load_raw(path: str | os.PathLike) -> Any:
+def read_checkpoint(path: str | os.PathLike) -> Any:
+    """The whole file, ``torch.load(weights_only=True)`` on CPU (memory-mapped where the file allows).
+
+    Missing or unreadable files raise :class:`CheckpointError`.
+    """
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"checkpoint '{p}' does not exist")
@@ -163,35 +188,55 @@ def _load_raw(path: str | os.PathLike) -> Any:
     except Exception:  # noqa: BLE001 - legacy (non-zip) files cannot be mmapped
         try:
             return torch.load(p, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt or foreign file
             raise CheckpointError(
-                f"checkpoint '{p}' is corrupt or not a torch file ({type(exc).__name__}); re-export or re-download it"
+                f"checkpoint '{p}' is corrupt or not a readable torch file ({type(exc).__name__}); "
+                "re-export or re-download it"
             ) from None
 
 
-def _kind_of(data: Any) -> str | None:
+def _header(data: Any) -> dict:
     if not isinstance(data, dict):
+        return {}
+    nested = data.get("omnibench_checkpoint")
+    return nested if isinstance(nested, dict) and nested.get("kind") else data
+
+
+def checkpoint_kind(data: Any) -> str | None:
+    """The ``kind`` of a loaded checkpoint, None if it has no header."""
+    kind = _header(data).get("kind")
+    return str(kind) if isinstance(kind, str) and kind else None
+
+
+def checkpoint_format(data: Any) -> int | None:
+    """The ``format`` of a loaded checkpoint (1 where the header has none), None if it has no header."""
+    if checkpoint_kind(data) is None:
         return None
-    header = data.get("omnibench_checkpoint")
-    if isinstance(header, dict) and header.get("kind"):
-        return str(header["kind"])
-    kind = data.get("kind")  # self-describing checkpoints with a top-level "kind" (e.g. "omnibench.gan")
-    return kind if isinstance(kind, str) else None
+    header = _header(data)
+    found = header.get("format", header.get("format_version", 1))
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
 
 
 def read_checkpoint_kind(path: str | os.PathLike) -> str | None:
-    """The checkpoint's kind (``omnibench_checkpoint.kind`` header or top-level ``kind``), None if it has none.
-
-    Missing or unreadable files raise :class:`CheckpointError`.
-    """
-    return _kind_of(_load_raw(path))
+    """The checkpoint's kind, None if it has none. Missing or unreadable files raise :class:`CheckpointError`."""
+    return checkpoint_kind(read_checkpoint(path))
 
 
-def load_checkpoint(path: str | os.PathLike, kind: str) -> dict[str, Any]:
-    """Load a checkpoint of ``kind``; missing, corrupt or other-kind files raise :class:`CheckpointError`."""
-    data = _load_raw(path)
-    found = _kind_of(data)
+def load_checkpoint(path: str | os.PathLike, kind: str, formats: tuple[int, ...] = (CHECKPOINT_FORMAT,),
+                    name: str | None = None, hint: str = "pass the right --generator") -> dict[str, Any]:
+    """Load a checkpoint of ``kind`` in one of ``formats``; missing, corrupt, other-kind and other-format files
+    raise :class:`CheckpointError`. ``name`` says what such a file holds in messages ("an OmniAvatar
+    generator"); ``hint`` tells the user what to do about a file of another kind."""
+    data = read_checkpoint(path)
+    found = checkpoint_kind(data)
     if found != kind:
         what = f"a '{found}' checkpoint" if found else "not an omnibench checkpoint"
-        raise CheckpointError(f"checkpoint '{path}' is {what}, expected kind '{kind}'; pass the right --generator")
+        wanted = f"not {name} ('{kind}')" if name else f"expected kind '{kind}'"
+        raise CheckpointError(f"checkpoint '{path}' is {what}, {wanted}" + (f"; {hint}" if hint else ""))
+    version = checkpoint_format(data)
+    if version not in formats:
+        raise CheckpointError(
+            f"checkpoint '{path}': '{kind}' format {version} is not supported (this omnibench reads format "
+            f"{', '.join(map(str, formats))}); upgrade omnibench or re-export the file"
+        )
     return data

@@ -33,12 +33,12 @@ from omnibench.heads import landmarks as lm
 from omnibench.heads.loader import (
     EXPRESSION_COLUMNS,
     N_JOINTS,
+    POSE_DIM,
     SHAPE_COLUMNS,
     FlameData,
     load_flame_data,
 )
 
-POSE_DIM = 3 * N_JOINTS
 _SKIN_CHUNK_ELEMS = 1 << 21  # floats per CPU skinning chunk (8 MB in float32)
 _ROW_BLOCK = 8  # batches are zero-padded to a multiple of this (batch-size-independent results)
 
@@ -81,19 +81,27 @@ def deca_pose_to_flame15(pose6: torch.Tensor) -> torch.Tensor:
     return torch.cat([pose6[..., :3], zeros, pose6[..., 3:], zeros, zeros], dim=-1)
 
 
-def axis_angle_to_matrix(rvec: torch.Tensor) -> torch.Tensor:
-    """Rodrigues: (..., 3) axis-angle (rad) -> (..., 3, 3) rotation matrices.
+def axis_angle_to_matrix(rvec: torch.Tensor, *, cosine_form: bool = False) -> torch.Tensor:
+    """Rodrigues: (..., 3) axis-angle (rad) -> (..., 3, 3) rotation matrices; the suite's one implementation.
 
     ``R = I + a [r]x + b [r]x^2`` with ``a = sin t / t`` and ``b = (1 - cos t) / t^2 = 2 sin^2(t/2) / t^2``
     (cancellation-free), Taylor series below ``t = 1e-6``: exact identity and finite gradients at zero, full
     precision elsewhere (smplx's ``||r + 1e-8||`` trick perturbs rotations by ~1e-8).
+
+    ``cosine_form=True`` evaluates ``b = (1 - cos t) / t^2`` as written, with the Taylor series below
+    ``t = 1e-4``: the same rotation up to float rounding (a few ulp; exactly the identity at zero), kept because
+    the control metrics' numbers were computed with it (APD's head rotation and ``landmark-fit``'s camera
+    fold, through :func:`metrics.control_math.axis_angle_to_matrix`), so they stay the same to the bit.
     """
     theta2 = (rvec * rvec).sum(-1)
-    small = theta2 < 1e-12
+    small = theta2 < (1e-8 if cosine_form else 1e-12)
     theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))
     a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
-    half = torch.sin(theta / 2) / (theta / 2)
-    b = torch.where(small, 0.5 - theta2 / 24, 0.5 * half * half)
+    if cosine_form:
+        b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / (theta * theta))
+    else:
+        half = torch.sin(theta / 2) / (theta / 2)
+        b = torch.where(small, 0.5 - theta2 / 24, 0.5 * half * half)
     x, y, z = rvec.unbind(-1)
     zero = torch.zeros_like(x)
     skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*rvec.shape[:-1], 3, 3)

@@ -32,10 +32,12 @@ import numpy as np
 
 from omnibench.assets import cache_root, sha256_file
 from omnibench.errors import MissingAssetError, OmnibenchError
+from omnibench.fileio import atomic_savez
 from omnibench.heads import landmarks as lm
 from omnibench.heads._pickle import load_npy, load_npy_stream, load_pickle
 
 N_JOINTS = 5
+POSE_DIM = 3 * N_JOINTS  # FLAME axis-angle pose [global|neck|jaw|leye|reye]: the one definition
 N_SHAPEDIRS = 400  # 300 shape + 100 expression; expressions start at column 300
 SHAPE_COLUMNS = 300
 EXPRESSION_COLUMNS = 100
@@ -85,17 +87,6 @@ class FlameData:
 
 
 # ------------------------------------------------------------------------------------------ file helpers
-
-
-def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _load_npz(path: Path) -> dict[str, Any]:
@@ -240,7 +231,7 @@ def _load_model_arrays(path: Path, sha: str, use_cache: bool) -> dict[str, np.nd
         except (OSError, ValueError, zipfile.BadZipFile):
             cache.unlink(missing_ok=True)  # corrupt cache: rebuild below
     arrays = validate_arrays(_read_raw(path), str(path))
-    _save_npz_atomic(cache, arrays)
+    atomic_savez(cache, arrays)
     return arrays
 
 

@@ -20,7 +20,7 @@ __all__ = ["Figure", "ReportInputs", "build_report", "render_report"]
 def _grid_figures(runs, spec) -> tuple[list[Figure], list[str]]:
     import io
 
-    from omnibench.cli.render import resolve
+    from omnibench.generators.resolve import resolve_generator
     from omnibench.report.grids import figure
 
     figs, warnings, seen = [], [], set()
@@ -31,7 +31,7 @@ def _grid_figures(runs, spec) -> tuple[list[Figure], list[str]]:
             continue
         seen.add(key)
         try:
-            gen = resolve(ck["path"], ck["generator"])
+            gen = resolve_generator(ck["path"], ck["generator"])[0]
             img = figure(gen, spec, name=run.label)
         except OmnibenchError as exc:
             msg = f"no qualitative grid for '{run.label}': {exc}"

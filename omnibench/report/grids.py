@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from omnibench.cameras import orbit_camera
 from omnibench.errors import OmnibenchError
+from omnibench.fileio import atomic_path
 from omnibench.generators.base import POSE_DIM, Controls, Generator
 
 JAW = slice(6, 9)  # jaw axis-angle in the 15-value pose; x = opening
@@ -179,18 +180,12 @@ def figure(gen: Generator, spec: GridSpec, name: str = "") -> Image.Image:
 
 def save_png(img: Image.Image, path: str | Path) -> None:
     """Atomic PNG write (deterministic: no timestamps in PNG metadata)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    img.save(tmp, format="PNG")
-    tmp.replace(p)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
 
 
 def save_gif(frames: list[np.ndarray], path: str | Path, fps: int = 12) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
     ims = [Image.fromarray(f) for f in frames]
-    ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=int(1000 / fps), loop=0,
-                optimize=False)
-    tmp.replace(p)
+    with atomic_path(path) as tmp:
+        ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=int(1000 / fps), loop=0,
+                    optimize=False)

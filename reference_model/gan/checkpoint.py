@@ -1,4 +1,6 @@
-"""Self-describing Stage II checkpoints, loaded with ``torch.load(weights_only=True)`` (never unpickles code).
+"""Self-describing Stage II checkpoints behind the core's checkpoint header
+(:func:`omnibench.generators.base.save_checkpoint` / :func:`~omnibench.generators.base.load_checkpoint`:
+``torch.load(weights_only=True)``, never unpickles code).
 
 ``{"kind": "omnibench.gan", "format": 1, "code_version", "config", "head_model": {"name", "sha256"},
 "sdf": {"sha256", "config", "center", "radius"}, "dataset": {"path", "content_hash"}, "step",
@@ -9,11 +11,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
-import torch
 
 from omnibench.errors import CheckpointError
+from omnibench.generators.base import load_checkpoint, save_checkpoint
 from reference_model.gan.config import GANConfig
 from reference_model.gan.encoder import ControlEncoder
 from reference_model.gan.generator import OmniAvatarG
@@ -22,25 +22,14 @@ KIND = "omnibench.gan"
 FORMAT = 1
 
 
-def load_weights_only(p: Path, what: str = "checkpoint", readable: str = "omnibench checkpoint"):
-    """``torch.load(weights_only=True)`` on CPU; a missing or unreadable file is one :class:`CheckpointError`."""
-    if not p.is_file():
-        raise CheckpointError(f"{what} '{p}' does not exist")
-    try:
-        return torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means corrupt or foreign
-        raise CheckpointError(f"'{p}' is not a readable {readable} ({type(exc).__name__})") from None
+def save_gan_checkpoint(path: str | os.PathLike, payload: dict) -> None:
+    """Atomically write a Stage II checkpoint (header ``kind``/``format`` first, then ``payload``)."""
+    save_checkpoint(path, KIND, payload, FORMAT)
 
 
 def read_gan_checkpoint(path: str | os.PathLike) -> dict:
-    p = Path(path)
-    ckpt = load_weights_only(p)
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
-        kind = ckpt.get("kind") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(f"'{p}' is a '{kind}' checkpoint, not an OmniAvatar generator ('{KIND}')")
-    if ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"'{p}': format {ckpt.get('format')} is not supported (expected {FORMAT})")
-    return ckpt
+    return load_checkpoint(path, KIND, (FORMAT,), name="an OmniAvatar generator",
+                           hint="pass a checkpoint written by omnibench train gan")
 
 
 def build_sdf_from_meta(meta: dict):

@@ -3,11 +3,14 @@ ablation switches (``use_prior``, ``use_enc``, ``dynamic``, ``use_sdf``)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from reference_model.config_record import ConfigRecord
 
 
 @dataclass(frozen=True)
-class GANConfig:
+class GANConfig(ConfigRecord):
     name: str = "tiny"
     # ablation switches
     use_sdf: bool = True  # False: plain EG3D (tri-planes read at x, no W, no L_prior)
@@ -71,18 +74,10 @@ class GANConfig:
     log_every: int = 50
     snapshot_every: int = 500
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict) -> GANConfig:
-        known = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in GANConfig.__dataclass_fields__}
-        known.setdefault("sr_style", False)  # written before SR was modulated by w: its plain-convolution SR
-        known.setdefault("gpc_swap_prob", 0.0)  # written before pose-conditioning swaps: resume their recipe
-        return GANConfig(**known)
-
-    def with_overrides(self, **kw) -> GANConfig:
-        return replace(self, **{k: v for k, v in kw.items() if v is not None})
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "sr_style": False,  # written before SR was modulated by w: its plain-convolution SR
+        "gpc_swap_prob": 0.0,  # written before pose-conditioning swaps: resume their recipe
+    }
 
 
 CONFIGS: dict[str, GANConfig] = {

@@ -25,6 +25,7 @@ import torch
 from omnibench import __version__
 from omnibench.assets import sha256_file
 from omnibench.errors import CheckpointError, OmnibenchError
+from omnibench.generators.base import load_checkpoint, save_checkpoint
 from omnibench.heads.face_align import face_grid
 from reference_model.gan.data import TrainingSet, load_training_set, seeded
 from reference_model.gan.encoder import ControlEncoder
@@ -126,26 +127,18 @@ def score_encoder(E: ControlEncoder, data: TrainingSet, batch: int = 256) -> dic
 
 def save_encoder(path: str | os.PathLike, E: ControlEncoder, head, recipe: EncoderRecipe, data: list[dict],
                  finish_data: list[dict], heldout: dict | None) -> Path:
-    from omnibench.fileio import atomic_torch_save
-
     out = Path(path)
-    atomic_torch_save({"kind": KIND, "format": FORMAT, "code_version": __version__,
-                       "head_model": {"name": str(getattr(head, "name", "")), "sha256": str(getattr(head, "sha256", ""))},
-                       "n_expression": E.n_expression, "aligned": E.aligned, "recipe": asdict(recipe),
-                       "data": data, "finish_data": finish_data, "heldout": heldout, "E": E.state_dict()}, out)
+    save_checkpoint(out, KIND, {"code_version": __version__,
+                                "head_model": {"name": str(getattr(head, "name", "")), "sha256": str(getattr(head, "sha256", ""))},
+                                "n_expression": E.n_expression, "aligned": E.aligned, "recipe": asdict(recipe),
+                                "data": data, "finish_data": finish_data, "heldout": heldout, "E": E.state_dict()}, FORMAT)
     return out
 
 
 def load_encoder(path: str | os.PathLike, head=None) -> tuple[ControlEncoder, dict]:
     """(frozen E, provenance without the weights); refuses another kind, format or head model."""
-    from reference_model.gan.checkpoint import load_weights_only
-
     p = Path(path)
-    f = load_weights_only(p, what="encoder file", readable="encoder file")
-    if not isinstance(f, dict) or f.get("kind") != KIND or f.get("format") != FORMAT:
-        kind = f.get("kind") if isinstance(f, dict) else type(f).__name__
-        raise CheckpointError(f"'{p}' is a '{kind}' file, not a control encoder ('{KIND}', format {FORMAT}): "
-                              "write one with omnibench train gan-encoder")
+    f = load_checkpoint(p, KIND, (FORMAT,), name="a control encoder", hint="write one with omnibench train gan-encoder")
     want = str(getattr(head, "sha256", "")) if head is not None else ""
     if want and f["head_model"]["sha256"] != want:
         raise CheckpointError(f"'{p}' was trained for head model '{f['head_model']['name']}' "

@@ -5,7 +5,8 @@
 3. GAN loop: fakes are conditioned on random dataset labels (camera and FLAME, as EG3D draws poses);
    D: non-saturating logistic + R1; G: non-saturating + ``w_prior * L_prior`` + ``w_enc * L_enc``;
    EMA of G. Snapshots (sample grid PNG + ``log.jsonl``) every ``snapshot_every`` steps; resumable.
-Data-parallel under torchrun: each rank takes its slice of the global batch (``--batch`` per rank), gradients
+Data-parallel under torchrun (:func:`omnibench.distributed.init_from_env`: gloo on CPU, nccl on CUDA with each
+rank on ``cuda:LOCAL_RANK``): each rank takes its slice of the global batch (``--batch`` per rank), gradients
 and ``w_avg`` are averaged over ranks, and every random draw is keyed by (seed, step, global sample index), so
 2 ranks x B train like 1 process x 2B (tests/reference_model/gan/test_gan_distributed.py).
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -23,10 +23,9 @@ from pathlib import Path
 import torch
 
 from omnibench import __version__
-from omnibench.distributed import average_gradients
+from omnibench.distributed import average_gradients, init_from_env
 from omnibench.errors import CheckpointError, OmnibenchError
-from omnibench.fileio import atomic_torch_save
-from reference_model.gan.checkpoint import read_gan_checkpoint
+from reference_model.gan.checkpoint import read_gan_checkpoint, save_gan_checkpoint
 from reference_model.gan.config import GANConfig
 from reference_model.gan.data import TrainingSet, seeded
 from reference_model.gan.discriminator import DualDiscriminator
@@ -56,11 +55,9 @@ class Trainer:
                     f"config '{cfg.name}' needs {cfg.n_expression} ({'aligned' if cfg.enc_aligned else 'whole image'})")
         if cfg.batch % min(cfg.mbstd_group, cfg.batch):
             raise OmnibenchError(f"--batch {cfg.batch} is not a multiple of D's minibatch-std group {cfg.mbstd_group}")
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        if self.world > 1 and not torch.distributed.is_initialized():
-            torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-        self.device = torch.device(device)
+        info = init_from_env(device)  # the suite's one process-group set-up; "cuda" -> cuda:LOCAL_RANK under torchrun
+        self.world, self.rank = info.world_size, info.rank
+        self.device = torch.device(info.device_for(device))
         if isinstance(head, torch.nn.Module):  # L_enc's FLAME forward runs where G's images are
             self.head = head.to(self.device)
         torch.manual_seed(cfg.seed)
@@ -76,9 +73,8 @@ class Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------------
     def state(self, training: bool = True) -> dict:
+        """The checkpoint's payload (:func:`~reference_model.gan.checkpoint.save_gan_checkpoint` adds the header)."""
         ckpt = {
-            "kind": "omnibench.gan",
-            "format": 1,
             "code_version": __version__,
             "config": self.cfg.to_dict(),
             "head_model": {"name": str(getattr(self.head, "name", "")), "sha256": str(getattr(self.head, "sha256", "")),
@@ -97,7 +93,7 @@ class Trainer:
 
     def save(self) -> None:
         if self.rank == 0:
-            atomic_torch_save(self.state(), self.ckpt_path)
+            save_gan_checkpoint(self.ckpt_path, self.state())
 
     def resume(self) -> bool:
         if not self.ckpt_path.exists():
@@ -239,5 +235,5 @@ def export_release(ckpt_path: Path, out: Path) -> Path:
     """Drop D and optimiser state: the file ``omnibench evaluate --ckpt`` needs (G_ema, E, metadata)."""
     ckpt = read_gan_checkpoint(ckpt_path)
     ckpt.pop("training", None)
-    atomic_torch_save(ckpt, out)
+    save_gan_checkpoint(out, ckpt)
     return out

@@ -1,7 +1,8 @@
 """Self-describing Stage I checkpoints.
 
-A checkpoint is a ``torch.save`` dict of plain types and tensors only (loaded with
-``weights_only=True``, so loading never unpickles code):
+A checkpoint is a ``torch.save`` dict of plain types and tensors only, written and read through the core's
+checkpoint header (:func:`omnibench.generators.base.save_checkpoint`, ``weights_only`` loading that never
+unpickles code):
 ``{"kind": "omnibench.sdf", "format": 1, "config": {...}, "head_model": {"name", "sha256"},
 "data_seed", "step", "center", "radius", "state_dict", "optimizer" (optional), "code_version"}``.
 """
@@ -11,11 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
-
 from omnibench import __version__
 from omnibench.errors import CheckpointError
-from omnibench.fileio import atomic_torch_save
+from omnibench.generators.base import load_checkpoint, save_checkpoint
 from reference_model.sdf.config import SDFConfig
 from reference_model.sdf.model import SemanticSDF
 
@@ -24,10 +23,8 @@ FORMAT = 1
 
 
 def save_sdf(path: str | os.PathLike, model: SemanticSDF, head, step: int, optimizer=None) -> None:
-    """Write atomically (tmp file + rename)."""
+    """Write atomically (:func:`~omnibench.generators.base.save_checkpoint`)."""
     ckpt = {
-        "kind": KIND,
-        "format": FORMAT,
         "code_version": __version__,
         "config": model.cfg.to_dict(),
         "head_model": {"name": str(getattr(head, "name", "unknown")), "sha256": str(getattr(head, "sha256", ""))},
@@ -39,31 +36,19 @@ def save_sdf(path: str | os.PathLike, model: SemanticSDF, head, step: int, optim
     }
     if optimizer is not None:
         ckpt["optimizer"] = optimizer.state_dict()
-    atomic_torch_save(ckpt, path)
+    save_checkpoint(path, KIND, ckpt, FORMAT)
 
 
 def export_release(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Copy a training checkpoint without its optimiser state (the file Stage II and ``eval-sdf`` need)."""
     ckpt = read_sdf_checkpoint(src)
     ckpt.pop("optimizer", None)
-    atomic_torch_save(ckpt, dst)
+    save_checkpoint(dst, KIND, ckpt, FORMAT)
     return Path(dst)
 
 
 def read_sdf_checkpoint(path: str | os.PathLike) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"SDF checkpoint '{p}' does not exist")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt or foreign file
-        raise CheckpointError(f"'{p}' is not a readable omnibench checkpoint ({type(exc).__name__})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
-        kind = ckpt.get("kind") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(f"'{p}' is a '{kind}' checkpoint, not a Stage I SDF ('{KIND}')")
-    if ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"'{p}': SDF checkpoint format {ckpt.get('format')} is not supported (expected {FORMAT})")
-    return ckpt
+    return load_checkpoint(path, KIND, (FORMAT,), name="a Stage I SDF", hint="pass a W written by omnibench train sdf")
 
 
 def load_sdf(path: str | os.PathLike, head=None, device: str = "cpu") -> SemanticSDF:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
+
+from reference_model.config_record import ConfigRecord
 
 
 @dataclass(frozen=True)
-class SDFConfig:
+class SDFConfig(ConfigRecord):
     """Every knob of Stage I data, model and training (distances in metres)."""
 
     name: str = "tiny"
@@ -45,17 +47,6 @@ class SDFConfig:
     seed: int = 0
     log_every: int = 100
     ckpt_every: int = 500
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict) -> SDFConfig:
-        known = {k: v for k, v in d.items() if k in SDFConfig.__dataclass_fields__}
-        return SDFConfig(**known)
-
-    def with_overrides(self, **kw) -> SDFConfig:
-        return replace(self, **{k: v for k, v in kw.items() if v is not None})
 
 
 CONFIGS: dict[str, SDFConfig] = {

@@ -31,10 +31,9 @@ import igl
 import numpy as np
 import torch
 
+from omnibench.generators.base import POSE_DIM
 from omnibench.heads.synthetic.mesh import boundary_loops  # noqa: F401 - part of this module's API
 from reference_model.sdf.config import SDFConfig
-
-POSE_DIM = 15
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Stage I training loop: ``omnibench train sdf --config tiny|full [--device cuda] [--resume]``.
 
-Data-parallel under ``torchrun`` (gloo on CPU, nccl on CUDA): each rank draws disjoint mesh slots of the
+Data-parallel under ``torchrun`` (:func:`omnibench.distributed.init_from_env`: gloo on CPU, nccl on CUDA with
+rank ``r`` on ``cuda:LOCAL_RANK``): each rank draws disjoint mesh slots of the
 same step (``SDFDataSource.training_batch``), gradients are averaged over ranks
 (:func:`omnibench.distributed.average_gradients`), rank 0 writes checkpoints and the ``log.jsonl`` beside them.
 """
@@ -8,7 +9,6 @@ same step (``SDFDataSource.training_batch``), gradients are averaged over ranks
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from omnibench.distributed import average_gradients
+from omnibench.distributed import average_gradients, init_from_env
 from omnibench.errors import OmnibenchError
 from reference_model.sdf.checkpoint import load_sdf, read_sdf_checkpoint, save_sdf
 from reference_model.sdf.config import CONFIGS, SDFConfig
@@ -57,11 +57,9 @@ def train(
     quiet: bool = False,
 ) -> Path:
     """Train W and write ``out`` (the final checkpoint); returns ``out``."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    dev = torch.device(device if not device.startswith("cuda") else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    info = init_from_env(device)
+    world, rank = info.world_size, info.rank
+    dev = torch.device(info.device_for(device))
     torch.manual_seed(cfg.seed)
     head = head if head is not None else load_head(cfg.head)
     source = SDFDataSource(head, cfg)

@@ -1,5 +1,5 @@
-"""Small stand-ins for the control-accuracy tests: a FLAME-like head, an evaluation context and a mock
-estimator that returns the true controls plus noise of known sigma."""
+"""Small stand-ins for the control-accuracy tests: a FLAME-like head, an in-memory metric context and a
+mock estimator that returns the true controls plus noise of known sigma."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from metrics.control_math import axis_angle_to_matrix
 from metrics.estimators.base import Estimator, FlameEstimate
 from omnibench.cameras import orbit_camera
 from omnibench.generators.base import Controls
+from omnibench.memory_context import InMemoryContext, sample_set
 
 
 @dataclass
@@ -74,13 +75,6 @@ class FakeHead(torch.nn.Module):
         return FakeHeadOutput(vs, joints, lm, lm)
 
 
-@dataclass
-class FakeSamples:
-    images: torch.Tensor
-    z: torch.Tensor
-    controls: Controls
-
-
 def encode_index_images(n: int, res: int = 8) -> torch.Tensor:
     """uint8 images whose first two pixels hold the sample index (lets the mock find the truth)."""
     img = torch.zeros(n, 3, res, res, dtype=torch.uint8)
@@ -105,23 +99,15 @@ def random_controls(n: int, n_shape: int = 20, n_expr: int = 10, seed: int = 0) 
     )
 
 
-class FakeContext:
-    """The parts of ``omnibench.evaluation.EvalContext`` the control metrics use."""
+class FakeContext(InMemoryContext):
+    """An :class:`InMemoryContext` with a ``main`` set of index-encoded images for ``controls`` (the mock finds
+    the truth through them), the estimator and its options as ``--option`` gives them, batch size 7, seed 0."""
 
     def __init__(self, controls: Controls, head: Any, estimator: str, **estimator_options: Any) -> None:
-        self._samples = FakeSamples(encode_index_images(len(controls)), torch.zeros(len(controls), 4), controls)
-        self._head = head
-        self.options = {"estimator": estimator, "estimator_options": estimator_options}
-        self.device = "cpu"
-        self.batch_size = 7
-        self.seed = 0
-
-    def samples(self, name: str) -> FakeSamples:
-        assert name == "main"
-        return self._samples
-
-    def head_model(self) -> Any:
-        return self._head
+        n = len(controls)
+        main = sample_set("main", encode_index_images(n), controls, z=torch.zeros(n, 4))
+        super().__init__({"main": main}, head=head, seed=0, batch_size=7,
+                         options={"estimator": estimator, "estimator_options": estimator_options})
 
 
 class MockEstimator(Estimator):

@@ -1,4 +1,5 @@
-"""Small stand-ins for the evaluation context, head model and renderer (identity + multi-view tests).
+"""Small stand-ins for the head model and renderer, and in-memory metric contexts (identity + multi-view
+tests).
 
 ``raycast_render`` is an independent analytic renderer (embree ray casting through trimesh): exact
 per-pixel depth along the optical axis and a view-independent colour that is a function of the world
@@ -7,8 +8,7 @@ position, so a correct reprojection has (almost) zero photometric and depth erro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,34 +17,22 @@ import trimesh
 
 from omnibench.cameras import orbit_camera
 from omnibench.generators.base import Controls, FlameLayout, Generator, GeneratorOutput
+from omnibench.memory_context import InMemoryContext, sample_set
+from omnibench.metric_api import SampleSet
 
 
-@dataclass
-class FakeSamples:
-    images: torch.Tensor
-    controls: Controls
-    group: torch.Tensor
-    member: torch.Tensor
-    depth: torch.Tensor | None = None
-    mask: torch.Tensor | None = None
-    z: torch.Tensor | None = None
+def grouped_set(name: str, images: torch.Tensor, controls: Controls, n_members: int, *,
+                depth: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> SampleSet:
+    """A ``views``/``expr`` set: ``len(images) // n_members`` groups of ``n_members`` consecutive samples."""
+    return sample_set(name, images, controls, depth=depth, mask=mask, n_members=n_members)
 
 
-@dataclass
-class FakeCtx:
-    sets: dict[str, FakeSamples]
-    head: Any = None
-    options: dict[str, Any] = field(default_factory=dict)
-    device: str = "cpu"
-    batch_size: int = 4
-    seed: int = 0
-    cache_dir: Path | None = None
+class FakeCtx(InMemoryContext):
+    """An :class:`InMemoryContext` with these tests' defaults: batch size 4, seed 0, no real set."""
 
-    def samples(self, name: str) -> FakeSamples:
-        return self.sets[name]
-
-    def head_model(self) -> Any:
-        return self.head
+    def __init__(self, sets: dict[str, SampleSet], head: Any = None, options: dict[str, Any] | None = None,
+                 batch_size: int = 4) -> None:
+        super().__init__(sets, head=head, options=options, seed=0, batch_size=batch_size)
 
 
 def controls_for(camera: torch.Tensor, n_shape: int = 4, n_expr: int = 4) -> Controls:
@@ -55,12 +43,6 @@ def controls_for(camera: torch.Tensor, n_shape: int = 4, n_expr: int = 4) -> Con
         expression=torch.zeros(b, n_expr),
         pose=torch.zeros(b, 15),
     )
-
-
-def grouped_ids(n_groups: int, n_members: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.arange(n_groups).repeat_interleave(n_members)
-    m = torch.arange(n_members).repeat(n_groups)
-    return g, m
 
 
 def color_of(points: np.ndarray) -> np.ndarray:

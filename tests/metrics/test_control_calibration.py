@@ -32,7 +32,7 @@ def weights(head):
 
 @pytest.fixture(scope="module")
 def calibration(weights):
-    from metrics.calibration_control import run_calibration
+    from metrics.calibration.control import run_calibration
 
     return run_calibration(n=N, seed=7, res=64, estimator="regressor",
                            specs=("aed@rmse", "aed@vertex", "asd@rmse", "asd@vertex", "apd@rmse", "apd@camera"))

@@ -95,10 +95,11 @@ def test_landmark_fit_estimator_recovers_the_camera(head):
 
 
 def test_dlib_landmarks_on_a_real_photo():
-    skimage = pytest.importorskip("skimage.data")
+    from skimage import data  # scikit-image: a dependency of face-alignment
+
     from metrics.estimators.landmarks import DlibLandmarks
 
-    img = torch.from_numpy(skimage.astronaut()).permute(2, 0, 1)[None]  # (1, 3, 512, 512), face near (250, 130)
+    img = torch.from_numpy(data.astronaut()).permute(2, 0, 1)[None]  # (1, 3, 512, 512), face near (250, 130)
     lm = DlibLandmarks()(torch.cat([img, torch.zeros_like(img)]))
     assert lm.detected.tolist() == [True, False]
     p = lm.points[0]

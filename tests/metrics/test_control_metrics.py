@@ -140,19 +140,28 @@ def test_registry_names_variants_and_defaults():
 
 
 def test_estimates_are_shared_between_metrics(controls, monkeypatch):
-    calls = []
-    orig = MockEstimator.estimate
+    calls, built = [], []
+    orig, orig_init = MockEstimator.estimate, MockEstimator.__init__
 
     def counting(self, images):
         calls.append(len(images))
         return orig(self, images)
 
+    def counting_init(self, *args, **kwargs):
+        built.append(1)
+        orig_init(self, *args, **kwargs)
+
     monkeypatch.setattr(MockEstimator, "estimate", counting)
+    monkeypatch.setattr(MockEstimator, "__init__", counting_init)
     ctx = FakeContext(controls, FakeHead(), MOCK)
     AED().compute(ctx, "rmse")
     ASD().compute(ctx, "l1")
     APD().compute(ctx, "camera")
+    AED().compute(ctx, "vertex")
     assert sum(calls) == N  # one pass over the set, in ctx.batch_size chunks
+    assert max(calls) == ctx.batch_size and len(built) == 1
+    APD().compute(FakeContext(controls, FakeHead(), MOCK), "rmse")  # the memo belongs to the context
+    assert sum(calls) == 2 * N and len(built) == 2
 
 
 def test_estimator_options_from_command_line_strings(controls):

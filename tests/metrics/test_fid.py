@@ -31,7 +31,9 @@ from metrics.fid import (
     stats_from_features,
 )
 from omnibench.errors import OmnibenchError
+from omnibench.generators.base import Controls
 from omnibench.imagesets import open_image_set
+from omnibench.memory_context import InMemoryContext, sample_set
 
 REPO = Path(__file__).resolve().parents[2]
 N = 12
@@ -231,16 +233,21 @@ def test_stats_from_other_weights_are_rejected(env, tmp_path):
         image_set_stats(tmp_path / "other.npz")
 
 
-class _Ctx:
-    """The duck-typed evaluation context FID/KID rely on."""
+class _Ctx(InMemoryContext):
+    """An in-memory metric context: ``gen``'s images as the ``main`` set, ``real`` as the real set; counts the
+    passes through ``sample_images``."""
 
     def __init__(self, gen: Path, real: Path, batch_size: int) -> None:
-        self.gen, self.real_set, self.batch_size = gen, real, batch_size
-        self.device, self.seed, self.cache_dir = "cpu", 0, None
+        images = torch.cat(list(open_image_set(gen).iter_batches(N)))
+        controls = Controls(torch.zeros(len(images), 25), torch.zeros(len(images), 1), torch.zeros(len(images), 1),
+                            torch.zeros(len(images), 15))
+        super().__init__({"main": sample_set("main", images, controls)}, real=real, batch_size=batch_size, seed=0)
+        self.gen, self.extracted = gen, 0
 
-    def sample_images(self, set_name: str):
+    def sample_images(self, set_name: str, batch_size: int | None = None):
         assert set_name == "main"
-        return open_image_set(self.gen).iter_batches(self.batch_size)
+        self.extracted += 1
+        return super().sample_images(set_name, batch_size)
 
 
 def test_metric_classes_through_context(env, fid_ab):
@@ -253,6 +260,26 @@ def test_metric_classes_through_context(env, fid_ab):
     assert f.details["real_set"]["content_hash"] == open_image_set(env / "b").content_hash
     assert f.backbones["inception"]["sha256"] == inception.inception_sha256()
     assert FID.requires == KID.requires == ("main", "real") and not FID.higher_is_better
+    assert ctx.extracted == 1  # FID and KID share one pass of Inception over the generated images
+
+
+def test_fid_and_kid_extract_generated_features_once_per_context(env, fid_ab):
+    ctx = _Ctx(env / "a", env / "b", batch_size=4)
+    k, f = KID().compute(ctx, "default"), FID().compute(ctx, "default")
+    assert ctx.extracted == 1 and (f.value, k.value) == (fid_ab["fid"], fid_ab["kid_mean"])
+    FID().compute(ctx, "default")
+    assert ctx.extracted == 1
+    other = _Ctx(env / "a", env / "b", batch_size=4)  # the memo belongs to the context
+    KID().compute(other, "default")
+    assert other.extracted == 1
+
+
+def test_device_check_runs_before_generation(env):
+    FID.check(_Ctx(env / "a", env / "b", batch_size=4), "default")
+    ctx = _Ctx(env / "a", env / "b", batch_size=4)
+    ctx.device = "tpu"
+    with pytest.raises(OmnibenchError):
+        KID.check(ctx, "default")
 
 
 def test_cli_identical_sets_and_errors(env, capsys):
@@ -283,7 +310,8 @@ def test_cli_runs_without_network(env, tmp_path, fid_ab):
         (tmp_path / d).mkdir()
     e = {k: v for k, v in os.environ.items() if not k.startswith("OMNIBENCH_")}
     e.update(HOME=str(tmp_path / "home"), TORCH_HOME=str(tmp_path / "torch"),
-             OMNIBENCH_CACHE=str(tmp_path / "cache"), PYTHONPATH=str(REPO), OMP_NUM_THREADS="2")
+             OMNIBENCH_CACHE=str(tmp_path / "cache"), PYTHONPATH=str(REPO),
+             OMP_NUM_THREADS=str(torch.get_num_threads()))  # same threads as the features it is compared with
     code = ("import socket\n"
             "try:\n socket.create_connection(('1.1.1.1', 443), timeout=2); print('NET-OK')\n"
             "except OSError: print('NET-BLOCKED')\n")
@@ -298,27 +326,18 @@ def test_cli_runs_without_network(env, tmp_path, fid_ab):
     assert not any((tmp_path / "torch").iterdir()) and not any((tmp_path / "home").iterdir())
 
 
-class _Store:
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.key, self.n, self.n_shards = folder, "k" * 64, N, 1
-
-    def shard_path(self, i: int) -> Path:
-        return self.folder / "000.png"
-
-
 class _EngineCtx(_Ctx):
-    """Adds the engine's on-disk sample store and feature cache (``omnibench.evaluation.EvalContext``)."""
+    """Adds what the engine's context has: stored samples (a fingerprint built, as the engine does, from the
+    store key and every shard file's name, size and mtime) and an on-disk feature cache (a shared dict)."""
 
     def __init__(self, gen: Path, real: Path, cache: dict) -> None:
         super().__init__(gen, real, batch_size=6)
-        self.cache, self.extracted = cache, 0
+        self.cache = cache
 
-    def ensure_set(self, set_name: str) -> _Store:
-        return _Store(self.gen)
-
-    def sample_images(self, set_name: str):
-        self.extracted += 1
-        return super().sample_images(set_name)
+    def sample_fingerprint(self, set_name: str) -> dict:
+        shards = [self.gen / "000.png"]
+        stamps = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in shards]
+        return {"key": "k" * 64, "n": N, "shards": stamps}
 
     def feature_cache(self, namespace: str, key: dict, compute):
         k = json.dumps([namespace, key], sort_keys=True)
@@ -343,3 +362,21 @@ def test_generated_features_cached_by_sample_fingerprint(env, feats):
     c3 = _EngineCtx(env / "a", env / "b", cache)
     generated_features(c3)
     assert c3.extracted == 1 and len(cache) == 2
+
+
+def test_two_processes_compute_one_set_of_real_statistics(env, tmp_path):
+    """Two evaluations on one cache: the second waits for the first's statistics and reuses them."""
+    cache = tmp_path / "shared-cache"
+    weights = inception.resolve_inception_weights()  # converted once into env's cache: the processes only read it
+    e0 = {"OMNIBENCH_WEIGHTS": str(weights.parent)} if weights.name == inception.WEIGHTS_FILENAME else {}
+    e = {**os.environ, "OMNIBENCH_CACHE": str(cache), "PYTHONPATH": str(REPO),
+         "OMP_NUM_THREADS": str(torch.get_num_threads()), **e0}
+    code = ("import json, sys\nfrom metrics.fid import image_set_stats\n"
+            f"st, info = image_set_stats({str(env / 'a')!r}, batch_size=6)\n"
+            "print(json.dumps([info['cache'], float(st.mu.sum())]))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=e) for _ in range(2)]
+    outs = [json.loads(p.communicate(timeout=600)[0]) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sorted(o[0] for o in outs) == ["hit", "miss"]  # one extraction, one reuse
+    assert outs[0][1] == outs[1][1]
+    assert len(list((cache / "stats").glob("*.npz"))) == 1

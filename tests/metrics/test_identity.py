@@ -9,7 +9,7 @@ import torch
 from metrics.backbones.base import IdentityBackbone, normalize_rows
 from metrics.identity import IdExpr, IdViews, default_backbone_spec, grouped_similarity, parse_variant
 from omnibench.metric_api import parse_metric_spec
-from tests.metrics.idmv_fakes import FakeCtx, FakeSamples, controls_for, grouped_ids
+from tests.metrics.idmv_fakes import FakeCtx, controls_for, grouped_set
 from tests.metrics.real_photos import dlib_groups
 
 
@@ -24,9 +24,9 @@ class PixelBackbone(IdentityBackbone):
         return normalize_rows(x, images.reshape(images.shape[0], -1).amax(1).numpy() > 0)
 
 
-def _set(images, n_groups, n_members):
-    g, m = grouped_ids(n_groups, n_members)
-    return FakeSamples(images=images, controls=controls_for(torch.zeros(len(images), 25)), group=g, member=m)
+def _set(images, n_groups, n_members, name="views"):
+    assert len(images) == n_groups * n_members
+    return grouped_set(name, images, controls_for(torch.zeros(len(images), 25)), n_members)
 
 
 def _identical_views(n_groups=6, n_members=3, seed=0):
@@ -55,7 +55,7 @@ def test_different_identity_images_score_low_and_match_numpy():
     imgs = torch.randint(
         0, 256, (8, 3, 16, 16), generator=gen, dtype=torch.uint8
     )  # every image its own identity
-    ctx = FakeCtx(sets={"expr": _set(imgs, 4, 2)}, options={"identity_backbone": PixelBackbone()})
+    ctx = FakeCtx(sets={"expr": _set(imgs, 4, 2, "expr")}, options={"identity_backbone": PixelBackbone()})
     r = IdExpr().compute(ctx, "cos")
     e, _ = PixelBackbone().embed(imgs)
     e = e.double().numpy()

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("omnibench.generators.oracle", reason="oracle generator not merged yet")
-
-from omnibench.protocol import Protocol, SetSize  # noqa: E402
+from omnibench.protocol import Protocol, SetSize
 
 METRICS = ["id-views", "id-expr", "mv-reproj", "mv-reproj@depth", "geometry"]
 
@@ -37,7 +35,7 @@ def protocol():
 
 @pytest.fixture(scope="module")
 def results(protocol):
-    from metrics.calibration_idmv import run  # the report's runner, in a private sample cache
+    from metrics.calibration.idmv import run  # the report's runner, in a private sample cache
 
     return run(protocol, generators=("oracle", "oracle-noshape", "noise"), metrics=tuple(METRICS))
 
@@ -66,10 +64,10 @@ def test_noise_is_worst(results):
 
 
 def test_report_section_prints_floors_and_baselines_and_keeps_other_sections(results, tmp_path):
-    from metrics.calibration_control import BEGIN as CONTROL_BEGIN
-    from metrics.calibration_control import END as CONTROL_END
-    from metrics.calibration_control import write_section
-    from metrics.calibration_idmv import BEGIN, END, render_markdown
+    from metrics.calibration.control import BEGIN as CONTROL_BEGIN
+    from metrics.calibration.control import END as CONTROL_END
+    from metrics.calibration.control import write_section
+    from metrics.calibration.idmv import BEGIN, END, render_markdown
 
     md = render_markdown({g: {k: results[g][k] for k in ("id-views", "geometry")} for g in results}, "idmv-calibration")
     o = results["oracle"]["id-views"]

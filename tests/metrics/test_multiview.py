@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import sys
+import dataclasses
 import types
 
 import pytest
 import torch
 
+import metrics.estimators
 from metrics.multiview import Geometry, MvReproj, pixel_rays, to_pixels, unproject
 from omnibench.cameras import orbit_camera, project
 from tests.metrics.idmv_fakes import (
     FakeCtx,
     FakeHeadModel,
-    FakeSamples,
     controls_for,
-    grouped_ids,
+    grouped_set,
     raycast_render,
     to_uint8,
     view_cameras,
@@ -34,10 +34,7 @@ def scene():
     controls = controls_for(cams)
     mesh = head.mesh(controls.shape[0], controls.expression[0])
     images, depth, mask = raycast_render(mesh, cams, RES)
-    g, m = grouped_ids(n_groups, len(YAWS))
-    return head, FakeSamples(
-        images=to_uint8(images), controls=controls, group=g, member=m, depth=depth, mask=mask
-    )
+    return head, grouped_set("views", to_uint8(images), controls, len(YAWS), depth=depth, mask=mask)
 
 
 def _ctx(head, samples):
@@ -75,7 +72,7 @@ def test_reproj_exact_scene_near_zero(scene):
 def test_reproj_wrong_depth_is_clearly_positive(scene):
     head, s = scene
     base_photo = MvReproj().compute(_ctx(head, s), "photo").value
-    wrong = FakeSamples(**{**s.__dict__, "depth": s.depth * 1.05})
+    wrong = dataclasses.replace(s, depth=s.depth * 1.05)
     photo = MvReproj().compute(_ctx(head, wrong), "photo")
     depth = MvReproj().compute(_ctx(head, wrong), "depth")
     assert depth.value > 5e-3
@@ -84,7 +81,7 @@ def test_reproj_wrong_depth_is_clearly_positive(scene):
 
 def test_reproj_without_depth_reports_failures(scene):
     head, s = scene
-    nodepth = FakeSamples(**{**s.__dict__, "depth": None})
+    nodepth = dataclasses.replace(s, depth=None)
     r = MvReproj().compute(_ctx(head, nodepth), "photo")
     assert r.value is None and r.failures == len(s.images) and "flame" in r.details["reason"]
 
@@ -98,7 +95,7 @@ def test_geometry_oracle_near_zero_and_perturbed_positive(scene):
     cams = s.controls.camera
     big = head.mesh(torch.tensor([0.2, 0, 0, 0]), torch.zeros(4))
     images, depth, mask = raycast_render(big, cams, RES)
-    pert = FakeSamples(**{**s.__dict__, "images": to_uint8(images), "depth": depth, "mask": mask})
+    pert = dataclasses.replace(s, images=to_uint8(images), depth=depth, mask=mask)
     rp = Geometry().compute(_ctx(head, pert), "mean")
     rr = Geometry().compute(_ctx(head, pert), "rmse")
     assert 1.5e-3 < rp.value < 3.5e-3
@@ -128,9 +125,7 @@ def test_flame_spread_with_stub_estimator(monkeypatch, scene):
         def describe(self):
             return {"name": "stub", "sha256": None}
 
-    mod = types.ModuleType("metrics.estimators")
-    mod.load_estimator = lambda spec, model, device="cpu", **kw: Est(model)
-    monkeypatch.setitem(sys.modules, "metrics.estimators", mod)
+    monkeypatch.setattr(metrics.estimators, "load_estimator", lambda spec, model, device="cpu", **kw: Est(model))
     r = MvReproj().compute(_ctx(head, s), "flame")
     v = head(shapes, torch.zeros(n, 4)).vertices.double()
     g0 = v[:3]

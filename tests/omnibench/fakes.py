@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -10,6 +11,15 @@ import torch
 from omnibench.errors import MissingAssetError
 from omnibench.generators.base import Controls, Generator, GeneratorOutput, load_checkpoint
 from omnibench.metric_api import Metric, MetricResult
+from omnibench.protocol import PROTOCOLS, SetSize
+
+GEN = "tests.omnibench.fakes:FakeGenerator"
+METRICS = ["tests.omnibench.fakes:MeanPixel", "tests.omnibench.fakes:GroupSpread",
+           "tests.omnibench.fakes:GroupSpread@expr"]
+# quick's settings at the fake generator's 16 px, with fewer samples (4 shards in main); registered as protocol
+# ``tiny`` by the ``tiny_protocol`` fixture (tests/omnibench/conftest.py)
+TINY = dataclasses.replace(PROTOCOLS["quick"], name="tiny", resolution=16, main=SetSize(400), views=SetSize(5, 3),
+                           expr=SetSize(5, 3), real_n=400)
 
 
 class FakeGenerator(Generator):
@@ -108,7 +118,7 @@ def save_fake_checkpoint(path, gain: float = 1.0, kind: str = "fake-gen") -> Non
     save_checkpoint(path, kind, {"gain": torch.tensor(gain)})
 
 
-__all__ = ["FakeGenerator", "FakeGenerator64", "RealCount", "MeanPixel", "GroupSpread", "NeedsAsset", "save_fake_checkpoint", "np"]
+__all__ = ["GEN", "METRICS", "TINY", "FakeGenerator", "FakeGenerator64", "RealCount", "MeanPixel", "GroupSpread", "NeedsAsset", "save_fake_checkpoint", "np"]
 
 
 class FakeFlexible(FakeGenerator):

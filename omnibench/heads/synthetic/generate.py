@@ -6,8 +6,6 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import scipy
 
 from omnibench.assets import cache_root, sha256_file
 from omnibench.errors import OmnibenchError
-from omnibench.fileio import atomic_write_bytes
+from omnibench.fileio import atomic_directory, atomic_path, atomic_write_bytes
 from omnibench.heads.synthetic.bases import SEMANTIC_EXPRESSIONS
 from omnibench.heads.synthetic.model import RNG_STREAMS, SynthHead, build_head
 from omnibench.heads.synthetic.presets import get_preset
@@ -177,14 +175,11 @@ def head_fingerprint(head: SynthHead) -> str:
 
 def _link_or_write(src: Path, path: Path, data: bytes) -> None:
     """Hard-link ``path`` to ``src`` (same bytes) atomically, falling back to a copy."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.link"
     try:
-        tmp.unlink(missing_ok=True)
-        os.link(src, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            tmp.unlink()  # the link takes the temporary's name
+            os.link(src, tmp)
     except OSError:
-        tmp.unlink(missing_ok=True)
         atomic_write_bytes(path, data)
 
 
@@ -250,22 +245,8 @@ def make_synthetic_head(preset: str = "small", seed: int = 0, out_dir: Path | No
     if out_dir is not None:
         write_files(target, files, manifest)
         return target
-    # cache: build in a sibling temp dir and rename, so concurrent users never see a partial set
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    os.chmod(tmp, 0o755)
-    try:
+    # cache: build in a sibling temp dir and rename, so concurrent users never see a partial set; a valid set
+    # that another process finished first is kept (it is identical)
+    with atomic_directory(target, keep_existing=lambda t: manifest_is_valid(t, preset, seed, options)) as tmp:
         write_files(tmp, files, manifest)
-        if target.exists():
-            if manifest_is_valid(target, preset, seed, options):
-                return target  # another process finished first: keep its (identical) set
-            shutil.rmtree(target, ignore_errors=True)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not manifest_is_valid(target, preset, seed, options):
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return target

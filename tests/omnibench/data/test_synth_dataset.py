@@ -11,8 +11,8 @@ import torch
 
 from omnibench.cameras import yaw_pitch_of
 from omnibench.cli import main
+from omnibench.data.control_prior import controls_for_prior, sample_wide_controls, sample_wide_pair_controls
 from omnibench.data.dataset import HeadDataset
-from omnibench.data.sampling import controls_for_prior, sample_wide_controls, sample_wide_pair_controls
 from omnibench.data.synth import sample_controls, sample_latents, synthesize_dataset
 from omnibench.errors import MissingAssetError, OmnibenchError
 

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-synthetic = pytest.importorskip("omnibench.heads.synthetic")
-
-from omnibench.heads import HeadModel, load_flame_data, load_head_model  # noqa: E402
+from omnibench.heads import HeadModel, load_flame_data, load_head_model, synthetic
 
 
 @pytest.fixture(scope="module")

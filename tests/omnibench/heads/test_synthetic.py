@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
 from omnibench.errors import OmnibenchError
 from omnibench.heads.synthetic import GENERATOR_VERSION, SynthValidationError, make_synthetic_head
@@ -130,7 +131,6 @@ def test_landmark_mask_and_eyelid_formats(tiny: Path) -> None:
     assert dyn["lmk_face_idx"][0].dtype == np.uint32 and dyn["lmk_face_idx"][0].shape == (17,)
     assert np.array(dyn["lmk_b_coords"]).shape == (79, 17, 3)
     assert np.array(dyn["lmk_face_idx"]).max() < n_f
-    torch = pytest.importorskip("torch")
     deca = np.load(tiny / "landmark_embedding.npy", allow_pickle=True, encoding="latin1")[()]
     assert isinstance(deca["dynamic_lmk_faces_idx"], torch.Tensor) and deca["dynamic_lmk_faces_idx"].dtype == torch.int64
     assert deca["dynamic_lmk_bary_coords"].dtype == torch.float32 and tuple(deca["dynamic_lmk_bary_coords"].shape) == (79, 17, 3)

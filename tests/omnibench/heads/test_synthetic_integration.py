@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-heads = pytest.importorskip("omnibench.heads")
-
-from omnibench.heads.synthetic import make_synthetic_head, reference_lbs  # noqa: E402
-from omnibench.heads.synthetic.landmarks import evaluate  # noqa: E402
+from omnibench import heads
+from omnibench.heads.synthetic import make_synthetic_head, reference_lbs
+from omnibench.heads.synthetic.landmarks import evaluate
 
 
 @pytest.fixture(scope="module")

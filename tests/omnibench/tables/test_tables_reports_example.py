@@ -14,8 +14,6 @@ ROOT = Path(__file__).parents[3]
 REPORTS = ROOT / "reports"
 ORDER = ["oracle", "oracle-noexpr", "oracle-noshape", "noise", "tiny", "tiny-no-prior"]  # as in reports/make_reports.sh
 
-pytestmark = pytest.mark.skipif(not (REPORTS / "runs" / "oracle.json").is_file(), reason="no committed example")
-
 
 @pytest.mark.parametrize("fmt, suffix", [("md", "md"), ("latex", "tex"), ("csv", "csv")])
 def test_committed_tables_match_runs(fmt, suffix, monkeypatch):

@@ -1,4 +1,4 @@
-"""Run by ``test_gan_distributed``: two steps of the test GAN config, in one process or under torchrun.
+"""Run by ``test_gan_distributed``: two steps of the test GAN config, in one process (``train``) or under torchrun.
 
 Usage: ``python -m tests.reference_model.gan.ddp_train OUT_DIR BATCH_PER_RANK``.
 """
@@ -9,7 +9,11 @@ from pathlib import Path
 from reference_model.gan.train import Trainer
 from tests.reference_model.gan.test_gan import CFG, LinearHead, make_data, make_sdf, sdf_meta
 
-if __name__ == "__main__":
+
+def train(out: Path, batch: int) -> None:
     sdf = make_sdf()
-    Trainer(CFG.with_overrides(batch=int(sys.argv[2])), make_data(), sdf, LinearHead(), sdf_meta(sdf), Path(sys.argv[1]),
-            quiet=True).run()
+    Trainer(CFG.with_overrides(batch=batch), make_data(), sdf, LinearHead(), sdf_meta(sdf), Path(out), quiet=True).run()
+
+
+if __name__ == "__main__":
+    train(Path(sys.argv[1]), int(sys.argv[2]))

@@ -1,14 +1,13 @@
 """Stage II training under torchrun (gloo on CPU): two ranks of B samples each = one process of 2B samples
 (B = 2 = D's minibatch-std group in the test config, so both form the same groups)."""
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from reference_model.gan.checkpoint import read_gan_checkpoint
-from tests.reference_model.torchrun import run_script
+from tests.reference_model.torchrun import one_two_half
 
 
 def _state(path: Path) -> dict:
@@ -17,11 +16,7 @@ def _state(path: Path) -> dict:
 
 @pytest.mark.timeout(400)
 def test_two_ranks_train_like_one_process_with_the_whole_batch(tmp_path):
-    script = ["-m", "tests.reference_model.gan.ddp_train"]
-    run_script([sys.executable, *script, str(tmp_path / "one"), "4"])
-    run_script([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *script,
-          str(tmp_path / "two"), "2"])
-    run_script([sys.executable, *script, str(tmp_path / "half"), "2"])  # rank 0's share alone
+    one_two_half("tests.reference_model.gan.ddp_train", lambda name: tmp_path / name, per_rank=2)
     one, two, half = (_state(tmp_path / n) for n in ("one", "two", "half"))
     assert read_gan_checkpoint(tmp_path / "two" / "checkpoint.pt")["step"] == 2
     trained = [k for k in one if not k.startswith("sdf.") and k != "mapping.w_avg"]

@@ -1,14 +1,13 @@
 """End to end on the real head-model layer: synthetic tiny head -> dataset -> W -> GAN -> adapter."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from omnibench.assets import sha256_file as file_sha256
 from omnibench.cameras import orbit_camera
+from omnibench.cli import main
 from omnibench.generators import GENERATORS
 from omnibench.generators.base import Controls
 from omnibench.heads import load_head_model
@@ -24,8 +23,7 @@ from tests.reference_model.gan.test_gan import CFG
 def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipe")
     data = root / "data"
-    subprocess.run([sys.executable, "-m", "omnibench", "data", "synth", "--out", str(data), "--n", "6", "--res", "16",
-                    "--head", "synthetic:tiny"], check=True, capture_output=True)
+    assert main(["data", "synth", "--out", str(data), "--n", "6", "--res", "16", "--head", "synthetic:tiny"]) == 0
     head = load_head_model("synthetic:tiny")
     scfg = SDFConfig(head="synthetic:tiny", n_shape=4, n_expression=4, hidden=16, layers=3, skip_layer=1,
                      pe_frequencies=2, n_param_sets=8, n_surface=32, n_off_surface=32, meshes_per_step=2, steps=2)
@@ -78,39 +76,37 @@ def test_release_checkpoint_has_no_training_state_and_records_provenance(pipelin
     assert ck["dataset"]["content_hash"]
 
 
-def test_cli_refuses_to_overwrite_a_run_without_resume(pipeline):
-    r = subprocess.run([sys.executable, "-m", "omnibench", "train", "gan", "--data", str(pipeline["data"]),
-                        "--sdf", str(pipeline["w"]), "--out", str(pipeline["root"] / "run")],
-                       capture_output=True, text=True)
-    assert r.returncode == 2 and "pass --resume" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "omnibench", "train", "gan", "--data", str(pipeline["data"]),
-                        "--sdf", str(pipeline["root"] / "missing.pt"), "--out", str(pipeline["root"] / "new")],
-                       capture_output=True, text=True)
-    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+def test_cli_refuses_to_overwrite_a_run_without_resume(pipeline, capsys):
+    assert main(["train", "gan", "--data", str(pipeline["data"]), "--sdf", str(pipeline["w"]),
+                 "--out", str(pipeline["root"] / "run")]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(["train", "gan", "--data", str(pipeline["data"]), "--sdf", str(pipeline["root"] / "missing.pt"),
+                 "--out", str(pipeline["root"] / "new")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
 
 
-def test_evaluate_picks_the_adapter_from_the_checkpoint_header(pipeline):
+def test_evaluate_picks_the_adapter_from_the_checkpoint_header(pipeline, capsys):
     out = pipeline["root"] / "result.json"
-    r = subprocess.run([sys.executable, "-m", "omnibench", "evaluate", "--ckpt", str(pipeline["release"]),
-                        "--protocol", "quick", "--metrics", "mv-reproj@depth", "--out", str(out), "--no-progress"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    code = main(["evaluate", "--ckpt", str(pipeline["release"]), "--protocol", "quick", "--metrics", "mv-reproj@depth",
+                 "--out", str(out), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
     res = json.loads(out.read_text())
     assert res["checkpoint"]["generator"] == "omniavatar"
     assert res["metrics"]["mv-reproj@depth"]["n"] > 0
 
 
-def test_cli_trains_an_encoder_file_and_train_gan_refuses_a_foreign_one(pipeline):
+def test_cli_trains_an_encoder_file_and_train_gan_refuses_a_foreign_one(pipeline, capsys):
     from reference_model.gan.encoder_training import load_encoder
 
     root, data = pipeline["root"], str(pipeline["data"])
-    r = subprocess.run([sys.executable, "-m", "omnibench", "train", "gan-encoder", "--data", f"{data},{data}",
-                        "--finish-data", data, "--heldout", data, "--aligned", "--steps", "2", "--batch", "4",
-                        "--sdf", str(pipeline["w"]), "--out", str(root / "E.pt")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    code = main(["train", "gan-encoder", "--data", f"{data},{data}", "--finish-data", data, "--heldout", data,
+                 "--aligned", "--steps", "2", "--batch", "4", "--sdf", str(pipeline["w"]), "--out", str(root / "E.pt")])
+    assert code == 0, capsys.readouterr().err
     E, meta = load_encoder(root / "E.pt", head=pipeline["head"])
     assert E.aligned and meta["recipe"]["finish_fraction"] == 0.25 and len(meta["data"]) == 2
     assert meta["heldout"]["n"] == 6 and len(meta["heldout"]["expression_r2"]) == E.n_expression
-    r = subprocess.run([sys.executable, "-m", "omnibench", "train", "gan", "--data", data, "--sdf", str(pipeline["w"]),
-                        "--encoder", str(pipeline["release"]), "--out", str(root / "new-e")], capture_output=True, text=True)
-    assert r.returncode == 2 and "not a control encoder" in r.stderr and "Traceback" not in r.stderr
+    assert main(["train", "gan", "--data", data, "--sdf", str(pipeline["w"]), "--encoder", str(pipeline["release"]),
+                 "--out", str(root / "new-e")]) == 2
+    err = capsys.readouterr().err
+    assert "not a control encoder" in err and "Traceback" not in err

@@ -1,7 +1,5 @@
 """Stage I training under torchrun (gloo on CPU): two ranks of M meshes each = one process of 2M meshes."""
 
-import sys
-
 import pytest
 import torch
 
@@ -10,16 +8,12 @@ from reference_model.sdf.data import SDFDataSource
 from reference_model.sdf.train import build_model
 from tests.reference_model.sdf.conftest import SphereHead
 from tests.reference_model.sdf.test_sdf import TINY
-from tests.reference_model.torchrun import run_script
+from tests.reference_model.torchrun import one_two_half
 
 
 @pytest.mark.timeout(400)
 def test_two_ranks_train_like_one_process_with_the_whole_batch(tmp_path):
-    script = ["-m", "tests.reference_model.sdf.ddp_train"]
-    run_script([sys.executable, *script, str(tmp_path / "one.pt"), "4"])
-    run_script([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *script,
-          str(tmp_path / "two.pt"), "2"])
-    run_script([sys.executable, *script, str(tmp_path / "half.pt"), "2"])  # rank 0's share alone
+    one_two_half("tests.reference_model.sdf.ddp_train", lambda name: tmp_path / f"{name}.pt", per_rank=2)
     torch.manual_seed(TINY.seed)
     init = build_model(TINY, SDFDataSource(SphereHead(), TINY)).state_dict()
     one, two, half = (_update(load_sdf(tmp_path / f"{n}.pt").state_dict(), init) for n in ("one", "two", "half"))

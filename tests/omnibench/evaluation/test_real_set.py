@@ -1,6 +1,5 @@
 """Real-set plumbing: the default synthetic set is built once and cached; bad real sets exit 2."""
 
-import sys
 import types
 import zipfile
 from pathlib import Path
@@ -26,7 +25,7 @@ class _Set:
 
 @pytest.fixture
 def stub_modules(monkeypatch, tmp_path):
-    """Stand-ins for omnibench.data.synth and omnibench.imagesets that record their calls."""
+    """Stand-ins for the dataset renderer and the image-set reader of the real-set module, recording calls."""
     calls = []
 
     def synthesize_dataset(out, n, resolution=64, head="synthetic", seed=0, workers=1, force=False, **kw):
@@ -38,19 +37,11 @@ def stub_modules(monkeypatch, tmp_path):
         (out / "manifest.json").write_text("{}")
         return {}
 
-    synth = types.ModuleType("omnibench.data.synth")
-    synth.synthesize_dataset = synthesize_dataset
-    synth.SYNTH_VERSION = "t"
-    imagesets = types.ModuleType("omnibench.imagesets")
-    imagesets.open_image_set = _Set
-    import omnibench
-    import omnibench.data
+    import omnibench.evaluation.real_set as real_set
 
-    # `from omnibench.data import synth` reads the package attribute first: patch both places
-    monkeypatch.setitem(sys.modules, "omnibench.data.synth", synth)
-    monkeypatch.setattr(omnibench.data, "synth", synth, raising=False)
-    monkeypatch.setitem(sys.modules, "omnibench.imagesets", imagesets)
-    monkeypatch.setattr(omnibench, "imagesets", imagesets, raising=False)
+    monkeypatch.setattr(real_set, "synthesize_dataset", synthesize_dataset)
+    monkeypatch.setattr(real_set, "SYNTH_VERSION", "t")
+    monkeypatch.setattr(real_set, "open_image_set", _Set)
     monkeypatch.setenv("OMNIBENCH_CACHE", str(tmp_path / "cache"))
     return calls
 
@@ -75,7 +66,7 @@ def test_explicit_real_path_is_used(stub_modules, tmp_path):
     assert r["metrics"]["real-count"]["value"] == 1 and stub_modules == []
 
 
-# --- error cases that need the real image-set reader (omnibench.imagesets, from the FID work) ---------
+# --- bad real sets: one clear error, exit 2, nothing written ---------
 
 
 def _write_png(path, size):
@@ -101,7 +92,6 @@ def _bad_real_sets(tmp: Path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("case", ["empty", "mixed", "badzip", "emptyzip"])
 def test_bad_real_set_exits_2(case, tmp_path, capsys, monkeypatch):
-    pytest.importorskip("omnibench.imagesets")
     monkeypatch.setenv("OMNIBENCH_CACHE", str(tmp_path / "cache"))
     path = _bad_real_sets(tmp_path)[case]
     out = tmp_path / "r.json"

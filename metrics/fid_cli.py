@@ -1,8 +1,8 @@
 """``omnibench fid A B``: FID and KID between two image sets, as JSON on stdout.
 
 A and B are image folders, zips, EG3D-style dataset folders (``dataset.json``) or ``.npz``
-statistics files. The FID implementation is looked up in the metric registry (``fid``), so the CLI
-does not import the ``metrics`` package by name.
+statistics files (:func:`metrics.fid.compare_image_sets`). Entry point ``omnibench.tools: fid``: the
+``metrics`` package contributes this sub-command, the omnibench CLI does not import it by name.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import json
 import os
 import sys
 from typing import Any
+
+from omnibench.errors import OmnibenchError
 
 EPILOG = """examples:
   omnibench fid real/ generated/
@@ -44,19 +46,13 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from omnibench.errors import OmnibenchError
-    from omnibench.metric_api import METRICS, load_metric_plugins
-
     if args.batch_size < 1:
         raise OmnibenchError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.kid_subset_size is not None and args.kid_subset_size < 2:
         raise OmnibenchError(f"--kid-subset-size must be >= 2, got {args.kid_subset_size}")
-    load_metric_plugins()
-    fid_cls = METRICS.get("fid")
-    compare = getattr(fid_cls, "compare_image_sets", None)
-    if compare is None:
-        raise OmnibenchError("the registered 'fid' metric does not support comparing image sets")
-    out = compare(
+    from metrics.fid import compare_image_sets  # torch and the Inception: only once the arguments are good
+
+    out = compare_image_sets(
         args.set_a,
         args.set_b,
         batch_size=args.batch_size,

@@ -4,10 +4,30 @@ import pytest
 import torch
 
 from omnibench.errors import OmnibenchError
+from omnibench.evaluation.draws import LabelBank, draw_samples, index_generator
+from omnibench.generators.base import Controls
 from omnibench.protocol import PROTOCOLS
-from omnibench.sampling import BuiltinPrior, LabelBank, draw_samples
 
 Q = PROTOCOLS["quick"]
+
+
+class IndexPrior:
+    """A cheap control source keyed like the real ones: shape ~ N(0, 1), expression ~ N(0, 0.25), no camera."""
+
+    def __init__(self, n_shape: int, n_expression: int) -> None:
+        self.n_shape, self.n_expression = n_shape, n_expression
+
+    def draw(self, seed, set_name, stream, keys):
+        gens = [index_generator(seed, set_name, stream, k) for k in keys]
+        return Controls(
+            camera=torch.zeros(len(keys), 0),
+            shape=torch.stack([torch.randn(self.n_shape, generator=g) for g in gens]),
+            expression=torch.stack([0.5 * torch.randn(self.n_expression, generator=g) for g in gens]),
+            pose=torch.zeros(len(keys), 15),
+        )
+
+    def describe(self):
+        return {"kind": "prior", "sampler": "test-index-prior"}
 
 
 def _eq(a, b):
@@ -19,7 +39,7 @@ def _eq(a, b):
 
 @pytest.mark.parametrize("set_name", ["main", "views", "expr"])
 def test_draws_do_not_depend_on_batching_or_order(set_name):
-    src = BuiltinPrior(10, 5)
+    src = IndexPrior(10, 5)
     full = draw_samples(Q, set_name, list(range(12)), 8, src)
     one_by_one = [draw_samples(Q, set_name, [i], 8, src) for i in range(12)]
     for i, s in enumerate(one_by_one):
@@ -32,7 +52,7 @@ def test_draws_do_not_depend_on_batching_or_order(set_name):
 
 
 def test_set_structure():
-    src = BuiltinPrior(10, 5)
+    src = IndexPrior(10, 5)
     v = draw_samples(Q, "views", list(range(6)), 8, src)  # 2 groups x 3 views
     assert v.group.tolist() == [0, 0, 0, 1, 1, 1] and v.member.tolist() == [0, 1, 2, 0, 1, 2]
     assert torch.equal(v.z[0], v.z[2]) and not torch.equal(v.z[0], v.z[3])
@@ -73,8 +93,8 @@ def test_label_bank_joint_draw(tmp_path):
 
 def test_head_prior_uses_sampler_camera_and_per_key_seeds():
     from omnibench.cameras import orbit_camera
+    from omnibench.evaluation.draws import HeadPrior
     from omnibench.generators.base import Controls
-    from omnibench.sampling import HeadPrior
 
     calls = []
 

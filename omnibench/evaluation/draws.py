@@ -1,4 +1,4 @@
-"""Per-sample latents and controls derived from (protocol seed, set name, global index) only.
+"""The draws of a protocol's sample sets: latents and controls from (protocol seed, set name, global index) only.
 
 Nothing here uses a stream RNG: every quantity of sample ``i`` comes from its own generator seeded by
 ``sha256("omnibench/<seed>/<set>/<stream>/<key>")``, so a sample is the same whatever the batch size,
@@ -10,7 +10,8 @@ Keys per set (``g`` = group, ``m`` = member, ``i = g * n_members + m``):
 * ``views``: z and FLAME keyed by ``g``; camera = ``protocol.view_list[m]``.
 * ``expr``: z and shape keyed by ``g``; expression and pose keyed by ``i``; camera = ``protocol.expr_view``.
 
-FLAME (and, for ``main``, camera) come from a :class:`ControlSource`: the head model's prior or a label bank.
+FLAME (and, for ``main``, camera) come from a :class:`ControlSource`: the head model's prior (:class:`HeadPrior`
+over :func:`omnibench.data.control_prior.sample_controls`, itself keyed by a per-draw seed) or a label bank.
 """
 
 from __future__ import annotations
@@ -76,38 +77,6 @@ class ControlSource(TypingProtocol):
     def draw(self, seed: int, set_name: str, stream: str, keys: Sequence[int]) -> Controls: ...
 
     def describe(self) -> dict: ...
-
-
-class BuiltinPrior:
-    """Head-model-independent fallback prior (used when ``omnibench.data.synth`` is not installed).
-
-    shape ~ N(0, 1); expression ~ N(0, 0.5^2); jaw opening (pose[6]) ~ |N(0, 0.1^2)| radians; no camera.
-    """
-
-    version = 1
-
-    def __init__(self, n_shape: int = 100, n_expression: int = 50) -> None:
-        self.n_shape, self.n_expression = n_shape, n_expression
-
-    def draw(self, seed: int, set_name: str, stream: str, keys: Sequence[int]) -> Controls:
-        rows = []
-        for k in keys:
-            g = index_generator(seed, set_name, stream, k)
-            shape = torch.randn(self.n_shape, generator=g)
-            expr = 0.5 * torch.randn(self.n_expression, generator=g)
-            pose = torch.zeros(POSE_DIM)
-            pose[6] = 0.1 * torch.randn(1, generator=g).abs()[0]
-            rows.append((shape, expr, pose))
-        return Controls(
-            camera=torch.zeros(len(keys), 0),
-            shape=torch.stack([r[0] for r in rows]) if rows else torch.zeros(0, self.n_shape),
-            expression=torch.stack([r[1] for r in rows]) if rows else torch.zeros(0, self.n_expression),
-            pose=torch.stack([r[2] for r in rows]) if rows else torch.zeros(0, POSE_DIM),
-        )
-
-    def describe(self) -> dict:
-        return {"kind": "prior", "sampler": f"builtin-v{self.version}", "n_shape": self.n_shape,
-                "n_expression": self.n_expression}
 
 
 class HeadPrior:

@@ -9,11 +9,12 @@ compared with those of the given controls (values in [0, 1]):
   samples. A control that moves a mouth or eyelid changes few pixels a lot (high ``p99_abs``, small
   ``mean_abs``); a global tint changes many pixels a little.
 
-A generator that ignores a group scores exactly 0 for it. For OmniAvatar checkpoints the frozen control
-encoder ``E`` of ``L_enc`` is also read on the images (``encoder``): the correlation, per expression column,
-between the requested expression and E's estimate, on the generated images and, as the yardstick, on the
-oracle's renders is what ``omnibench evaluate``'s AED measures with an independent estimator.
-Used by ``omnibench control-response`` (docs/reference-model.md).
+A generator that ignores a group scores exactly 0 for it. A generator that can read expressions back from
+images (:meth:`omnibench.generators.base.Generator.read_expression`, e.g. OmniAvatar's frozen control encoder
+``E`` of ``L_enc``) also gets ``encoder``: the correlation, per expression column, between the requested
+expression and its own estimate, on the generated images and, as the yardstick, on the reference's (e.g. the
+oracle's renders). That is what ``omnibench evaluate``'s AED measures with an independent estimator.
+Used by ``omnibench control-response`` (:mod:`omnibench.cli.control_response`, docs/reference-model.md).
 """
 
 from __future__ import annotations
@@ -67,24 +68,25 @@ def control_response(generator: Generator, z: torch.Tensor, controls: Controls, 
                      groups: tuple[str, ...] = tuple(GROUPS), reference: Generator | None = None,
                      reference_z: torch.Tensor | None = None) -> dict:
     """``groups``: per group ``{mean_abs, p99_abs}``; ``reference_groups``: the same for ``reference`` (e.g. the
-    oracle) on the same z and controls, when given; with an ``E`` attribute (OmniAvatar) also ``encoder``:
-    correlation per expression column between requested and E-estimated expression on these images (and on
-    ``reference``'s). ``reference_z``: the reference's latents when its ``z_dim`` differs (default ``z``)."""
+    oracle) on the same z and controls, when given; when ``generator.read_expression`` reads expressions back
+    (OmniAvatar's E) also ``encoder``: correlation per expression column between requested and read-back
+    expression on these images (and on ``reference``'s). ``reference_z``: the reference's latents when its
+    ``z_dim`` differs (default ``z``)."""
     base = render(generator, z, controls, batch)
     result: dict = {"n": len(z), "groups": {}}
     for g in groups:
         result["groups"][g] = image_change(base, render(generator, z, neutral(controls, g), batch))
+    ref = None
     if reference is not None:
         zr = z if reference_z is None else reference_z
         ref = render(reference, zr, controls, batch)
         result["reference_groups"] = {g: image_change(ref, render(reference, zr, neutral(controls, g), batch)) for g in groups}
-    E = getattr(generator, "E", None)
-    if E is not None:
-        k, dev = E.n_expression, next(E.parameters()).device
-        cam = controls.camera.to(dev)
+    est = generator.read_expression(base, controls.camera)
+    if est is not None:
+        k = est.shape[1]
         given = torch.nn.functional.pad(controls.expression, (0, max(0, k - controls.expression.shape[1])))[:, :k]
-        enc = {"generated": [round(v, 4) for v in column_correlation(E(base.to(dev), cam)[0].cpu(), given)]}
-        if reference is not None:
-            enc["reference"] = [round(v, 4) for v in column_correlation(E(ref.to(dev), cam)[0].cpu(), given)]
+        enc = {"generated": [round(v, 4) for v in column_correlation(est, given)]}
+        if ref is not None:
+            enc["reference"] = [round(v, 4) for v in column_correlation(generator.read_expression(ref, controls.camera), given)]
         result["encoder"] = {"columns": k, "correlation": enc}
     return result

@@ -2,32 +2,17 @@
 
 import dataclasses
 
-import pytest
 import torch
 
 from omnibench.protocol import PROTOCOLS, SetSize
 
 
-def _available() -> bool:
-    try:
-        from omnibench.data.synth import sample_controls  # noqa: F401
-        from omnibench.generators.oracle import OracleGenerator  # noqa: F401
-        from omnibench.heads import load_head_model
-
-        load_head_model("synthetic")
-    except Exception:  # noqa: BLE001 - any missing piece: skip
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _available(), reason="oracle, synthetic head or sampler not installed")
-
-
-def test_oracle_through_the_engine(monkeypatch, tmp_path):
+def test_oracle_through_the_engine(fresh_cache):
     from omnibench.data.synth import sample_controls
-    from omnibench.evaluation import EvalContext, evaluate, resolve_generator
+    from omnibench.evaluation import EvalContext, evaluate
+    from omnibench.generators.resolve import resolve_generator
 
-    monkeypatch.setenv("OMNIBENCH_CACHE", str(tmp_path))
+    fresh_cache()
     p = dataclasses.replace(PROTOCOLS["quick"], name="oracle-mini", main=SetSize(6), views=SetSize(2, 3),
                             expr=SetSize(2, 3))
     gen, block = resolve_generator("oracle")
@@ -37,7 +22,7 @@ def test_oracle_through_the_engine(monkeypatch, tmp_path):
     assert ctx.control_source().describe()["sampler"] == "omnibench.data.synth.sample_controls"
     # the prior's camera is used for main (joint draw), and each sample has its own key
     head = ctx.head_model()
-    from omnibench.sampling import index_seed
+    from omnibench.evaluation.draws import index_seed
 
     c = sample_controls(1, index_seed(p.seed, "main", "flame", 3), head, 0)
     assert torch.allclose(main.controls.camera[3], c.camera[0]) and torch.equal(main.controls.shape[3], c.shape[0])

@@ -9,7 +9,7 @@ The same assertions run in CI (``tests/metrics/test_idmv_calibration.py``, a sma
 
 Usage::
 
-    python -m metrics.calibration_idmv [--protocol quick] [--out reports/calibration.md]
+    python -m metrics.calibration.idmv [--protocol quick] [--out reports/calibration.md]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from metrics.calibration_control import write_section
+from metrics.calibration.control import write_section
 
 GENERATORS = ("oracle", "oracle-noshape", "noise")
 METRICS = ("id-views@synthetic", "id-expr@synthetic", "mv-reproj", "mv-reproj@depth", "geometry")
@@ -65,7 +65,7 @@ def render_markdown(results: dict[str, Any], protocol: str) -> str:
              "cosine similarity within a latent (higher is better) and, after `between latents`, the same for images "
              "of different latents (the floor a generator that loses identity would reach). `mv-reproj` (RGB in [0, 1]) "
              "and `mv-reproj@depth` (metres) and `geometry` (metres): lower is better. Regenerate with "
-             f"`python -m metrics.calibration_idmv --protocol {protocol}`.", "",
+             f"`python -m metrics.calibration.idmv --protocol {protocol}`.", "",
              "| metric | " + " | ".join(gens) + " |", "|---|" + "---|" * len(gens)]
     for spec in specs:
         lines.append(f"| `{spec}` | " + " | ".join(_cell(results[g][spec], spec.startswith("id-")) for g in gens) + " |")

@@ -1,46 +1,18 @@
-"""Engine behaviour with a tiny fake generator and fake metrics (see fakes.py)."""
+"""Engine behaviour with a tiny fake generator and fake metrics (see tests/omnibench/fakes.py); the CLI's
+exit codes and messages for bad input are in tests/omnibench/cli/test_evaluate.py."""
 
 import dataclasses
-import json
-import os
-from pathlib import Path
+import shutil
 
 import pytest
 
-from omnibench.cli import main
-from omnibench.evaluation import evaluate
+from omnibench.evaluation import GenerationError, evaluate
 from omnibench.generators import GENERATORS
 from omnibench.protocol import PROTOCOLS, SetSize
 from omnibench.results import load_result
+from tests.omnibench.fakes import GEN, METRICS, TINY, save_fake_checkpoint
 
-from .fakes import save_fake_checkpoint
-
-GEN = "tests.omnibench.fakes:FakeGenerator"
-METRICS = ["tests.omnibench.fakes:MeanPixel", "tests.omnibench.fakes:GroupSpread",
-           "tests.omnibench.fakes:GroupSpread@expr"]
-
-
-# quick's settings at the fake generator's 16 px, with fewer samples (4 shards in main)
-TINY = dataclasses.replace(PROTOCOLS["quick"], name="tiny", resolution=16, main=SetSize(400), views=SetSize(5, 3),
-                           expr=SetSize(5, 3), real_n=400)
-
-
-@pytest.fixture(autouse=True)
-def _tiny_protocol(monkeypatch):
-    monkeypatch.setitem(PROTOCOLS, "tiny", TINY)
-
-
-@pytest.fixture
-def fresh_cache(monkeypatch, tmp_path):
-    """A private cache per call: runs must not share samples unless a test wants them to."""
-    counter = iter(range(100))
-
-    def new() -> Path:
-        d = tmp_path / f"cache{next(counter)}"
-        monkeypatch.setenv("OMNIBENCH_CACHE", str(d))
-        return d
-
-    return new
+pytestmark = pytest.mark.usefixtures("tiny_protocol")
 
 
 def _values(result):
@@ -55,10 +27,34 @@ def _run(**kw):
     return evaluate("fake", **kw)
 
 
-def test_result_file_has_provenance_and_validates(fresh_cache, tmp_path):
-    fresh_cache()
-    out = tmp_path / "r.json"
-    r = _run(out=out, batch_size=8)
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory, synthetic_heads):
+    """One run with the defaults (fake generator, METRICS, protocol tiny, batch 16) in a cache of its own, written
+    to ``out``; tests only read it (``warm_cache`` hands out copies of its samples)."""
+    root = tmp_path_factory.mktemp("reference-run")
+    (root / "cache").mkdir()
+    (root / "cache" / "heads").symlink_to(synthetic_heads, target_is_directory=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(PROTOCOLS, "tiny", TINY)
+        mp.setenv("OMNIBENCH_CACHE", str(root / "cache"))
+        result = _run(batch_size=16, out=root / "r.json")
+    return {"result": result, "out": root / "r.json", "samples": root / "cache" / "samples"}
+
+
+@pytest.fixture
+def warm_cache(reference_run, fresh_cache):
+    """``warm_cache()``: a fresh cache (see ``fresh_cache``) holding a copy of the reference run's samples."""
+
+    def new():
+        d = fresh_cache()
+        shutil.copytree(reference_run["samples"], d / "samples")
+        return d
+
+    return new
+
+
+def test_result_file_has_provenance_and_validates(reference_run):
+    r, out = reference_run["result"], reference_run["out"]
     assert load_result(out) == r
     for key in ("schema_version", "omnibench_version", "created", "git_sha", "checkpoint", "protocol", "backbones",
                 "environment", "metrics", "timings"):
@@ -71,29 +67,27 @@ def test_result_file_has_provenance_and_validates(fresh_cache, tmp_path):
     assert {"generate/main", "generate/views", "generate/expr", "metric/mean-pixel", "total"} <= set(r["timings"])
 
 
-def test_batch_size_does_not_change_numbers(fresh_cache):
+def test_batch_size_does_not_change_numbers(fresh_cache, reference_run):
     fresh_cache()
-    a = _run(batch_size=1)
-    fresh_cache()
-    b = _run(batch_size=8)
+    a, b = _run(batch_size=1), reference_run["result"]  # batch 16
     assert _values(a) == _values(b)
     assert a["sampling"] == b["sampling"]
 
 
-def test_second_run_reads_the_cache(fresh_cache):
-    fresh_cache()
-    a = _run()
+def test_second_run_reads_the_cache(warm_cache, reference_run):
+    warm_cache()
+    a = reference_run["result"]
     b = _run(metrics=["tests.omnibench.fakes:MeanPixel"])
     assert "generate/main" not in b["timings"]
     assert b["metrics"]["mean-pixel"] == {**a["metrics"]["mean-pixel"], "seconds": b["metrics"]["mean-pixel"]["seconds"]}
 
 
-def test_interrupted_run_resumes_with_identical_values(fresh_cache, monkeypatch, tmp_path):
-    fresh_cache()
-    clean = _run(batch_size=16)
+def test_interrupted_run_resumes_with_identical_values(fresh_cache, reference_run, monkeypatch, tmp_path):
+    clean = reference_run["result"]  # batch 16, as below
     cache = fresh_cache()
     monkeypatch.setenv("FAKE_FAIL_AFTER_CALLS", "20")  # 8 calls per 128-sample shard: dies inside shard 2
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    with pytest.raises(GenerationError, match=r"generator 'fake' failed on set 'main', samples 320-335: "
+                                              r"RuntimeError: simulated crash"):
         _run(batch_size=16, out=tmp_path / "partial.json")
     assert not (tmp_path / "partial.json").exists()
     shards = sorted(cache.glob("samples/main-*/shard_*.pt"))
@@ -105,7 +99,7 @@ def test_interrupted_run_resumes_with_identical_values(fresh_cache, monkeypatch,
     assert _values(resumed) == _values(clean)
 
 
-def test_checkpoint_path_autodetect_and_sha(fresh_cache, tmp_path):
+def test_checkpoint_path_autodetect_and_sha(fresh_cache, reference_run, tmp_path):
     fresh_cache()
     ck = tmp_path / "g.pt"
     save_fake_checkpoint(ck, gain=2.0)
@@ -116,112 +110,15 @@ def test_checkpoint_path_autodetect_and_sha(fresh_cache, tmp_path):
         GENERATORS._items.pop("fake-test", None)
     assert r["checkpoint"]["generator"] == "fake" and r["checkpoint"]["description"]["gain"] == 2.0
     assert len(r["checkpoint"]["sha256"]) == 64 and r["checkpoint"]["path"] == str(ck)
-    base = _run(metrics=METRICS[:1])
+    base = reference_run["result"]  # the same generator class and protocol at gain 1
     assert base["metrics"]["mean-pixel"]["value"] != r["metrics"]["mean-pixel"]["value"]
-
-
-# ---------------------------------------------------------------------------------------------- error cases
-
-
-def _cli_error(capsys, tmp_path, argv, match):
-    out = tmp_path / "res.json"
-    if "--protocol" not in argv:
-        argv = [*argv, "--protocol", "tiny"]
-    code = main(["evaluate", "--no-progress", "--out", str(out), *argv])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2, err
-    assert err and err[-1].startswith("omnibench: error:") and match in err[-1], err
-    assert "Traceback" not in "\n".join(err)
-    assert not out.exists()
-    return err[-1]
-
-
-def test_error_unknown_metric(fresh_cache, capsys, tmp_path):
-    fresh_cache()
-    from omnibench.metric_api import METRICS as REG
-
-    REG.register("mean-pixel", "tests.omnibench.fakes:MeanPixel", replace=True)
-    try:
-        _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", "mean-pixle"],
-                   "did you mean 'mean-pixel'")
-    finally:
-        REG._items.pop("mean-pixel", None)
-
-
-def test_error_unknown_protocol(fresh_cache, capsys, tmp_path):
-    fresh_cache()
-    _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", METRICS[0], "--protocol", "standart"],
-               "did you mean 'standard'")
-
-
-def test_error_missing_checkpoint(fresh_cache, capsys, tmp_path):
-    fresh_cache()
-    _cli_error(capsys, tmp_path, ["--ckpt", str(tmp_path / "nope.pt"), "--metrics", METRICS[0]], "not found")
-    _cli_error(capsys, tmp_path, ["--ckpt", str(tmp_path / "nope.pt"), "--generator", GEN, "--metrics", METRICS[0]],
-               "does not exist")
-
-
-def test_error_corrupt_checkpoint(fresh_cache, capsys, tmp_path):
-    fresh_cache()
-    bad = tmp_path / "bad.pt"
-    bad.write_bytes(b"\x80\x02 definitely not a checkpoint")
-    _cli_error(capsys, tmp_path, ["--ckpt", str(bad), "--generator", GEN, "--metrics", METRICS[0]], "corrupt")
-    _cli_error(capsys, tmp_path, ["--ckpt", str(bad), "--metrics", METRICS[0]], "corrupt")
-
-
-def test_error_wrong_kind_checkpoint(fresh_cache, capsys, tmp_path):
-    fresh_cache()
-    ck = tmp_path / "other.pt"
-    save_fake_checkpoint(ck, kind="sdf-stage1")
-    _cli_error(capsys, tmp_path, ["--ckpt", str(ck), "--generator", GEN, "--metrics", METRICS[0]],
-               "'sdf-stage1' checkpoint")
-    _cli_error(capsys, tmp_path, ["--ckpt", str(ck), "--metrics", METRICS[0]], "no installed generator")
-
-
-def test_error_missing_asset(fresh_cache, capsys, tmp_path):
-    fresh_cache()
-    _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", "tests.omnibench.fakes:NeedsAsset"],
-               "imaginary-net")
-
-
-def test_error_missing_real_set(fresh_cache, capsys, tmp_path):
-    fresh_cache()
-    _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", METRICS[0], "--real",
-                                  str(tmp_path / "no-such-folder")], "does not exist")
-
-
-def test_error_nan_output(fresh_cache, capsys, tmp_path, monkeypatch):
-    fresh_cache()
-    monkeypatch.setenv("FAKE_NAN", "1")
-    _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", METRICS[0]], "NaN")
-
-
-def test_error_mixed_sizes(fresh_cache, capsys, tmp_path, monkeypatch):
-    fresh_cache()
-    monkeypatch.setenv("FAKE_MIXED", "1")
-    from omnibench.protocol import PROTOCOLS
-
-    # with resizing on (quick renders 64 px from the fake's 16 px), mixed generator sizes must still be caught
-    msg = _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", METRICS[0], "--protocol",
-                                        "quick"], "generator returned")
-    assert "mixed sizes" in msg or "some batches" in msg
-    assert PROTOCOLS["quick"].resize_policy == "bicubic-aa"
-
-
-def test_cli_prints_json_on_stdout(fresh_cache, capsys, tmp_path):
-    fresh_cache()
-    out = tmp_path / "ok.json"
-    assert main(["evaluate", "--no-progress", "--ckpt", "fake", "--generator", GEN, "--metrics", METRICS[0],
-                 "--out", str(out), "--batch-size", "32", "--protocol", "tiny"]) == 0
-    stdout = capsys.readouterr().out
-    assert json.loads(stdout) == json.loads(out.read_text())
-    assert os.path.basename(out) == "ok.json"
 
 
 def test_resize_policy(fresh_cache, tmp_path):
     fresh_cache()
     up = dataclasses.replace(TINY, name="tiny32", resolution=32, main=SetSize(10))
-    from omnibench.evaluation import EvalContext, resolve_generator
+    from omnibench.evaluation import EvalContext
+    from omnibench.generators.resolve import resolve_generator
 
     gen, block = resolve_generator("fake", GEN)
     s = EvalContext(up, gen, block, progress=False).samples("main")
@@ -234,8 +131,8 @@ def test_resize_policy(fresh_cache, tmp_path):
         EvalContext(strict, gen, block, progress=False).samples("main")
 
 
-def test_named_checkpoint_options_and_top_level_kind(fresh_cache, tmp_path):
-    fresh_cache()
+def test_named_checkpoint_options_and_top_level_kind(warm_cache, tmp_path):
+    warm_cache()
     r = _run(metrics=METRICS[:1], options={"estimator": "regressor"})
     named = evaluate("shipped-gain3", generator=GEN, metrics=METRICS[:1], progress=False, protocol="tiny")
     assert named["checkpoint"]["description"]["gain"] == 3.0
@@ -251,13 +148,13 @@ def test_named_checkpoint_options_and_top_level_kind(fresh_cache, tmp_path):
     assert read_checkpoint_kind(tmp_path / "plain.pt") is None
 
 
-def test_default_metric_set_never_hides_generator_errors(fresh_cache, monkeypatch):
+def test_default_metric_set_never_hides_generator_errors(warm_cache, fresh_cache, monkeypatch):
     """With no --metrics, unavailable metrics are skipped, but NaN output is still fatal."""
     import omnibench.metric_api as api
     from omnibench.errors import OmnibenchError
     from omnibench.metric_api import METRICS as REG
 
-    fresh_cache()
+    warm_cache()  # the fakes' samples are there already: the NaN run below needs a fresh cache
     api.load_metric_plugins()
     monkeypatch.setattr(REG, "_items", {})  # only the fakes: the real families would need assets and minutes
     REG.register("zz-mean-pixel", "tests.omnibench.fakes:MeanPixel", replace=True)
@@ -278,7 +175,8 @@ def test_default_metric_set_never_hides_generator_errors(fresh_cache, monkeypatc
 def test_feature_cache_is_content_addressed(fresh_cache):
     import numpy as np
 
-    from omnibench.evaluation import EvalContext, resolve_generator
+    from omnibench.evaluation import EvalContext
+    from omnibench.generators.resolve import resolve_generator
 
     root = fresh_cache()
     gen, block = resolve_generator("fake", GEN)
@@ -306,7 +204,8 @@ def test_generator_renders_natively_at_protocol_resolution(fresh_cache):
 
 
 def test_depth_sets(fresh_cache):
-    from omnibench.evaluation import EvalContext, resolve_generator
+    from omnibench.evaluation import EvalContext
+    from omnibench.generators.resolve import resolve_generator
 
     fresh_cache()
     p = dataclasses.replace(TINY, main=SetSize(10), depth_sets=("views",))
@@ -316,20 +215,11 @@ def test_depth_sets(fresh_cache):
     assert ctx.samples("views").depth is not None
 
 
-def test_metric_check_runs_before_generation(fresh_cache, capsys, tmp_path, monkeypatch):
-    cache = fresh_cache()
-    monkeypatch.setenv("FAKE_CHECK_FAILS", "1")
-    _cli_error(capsys, tmp_path, ["--ckpt", "fake", "--generator", GEN, "--metrics", "tests.omnibench.fakes:NeedsAsset"],
-               "checked up front")
-    assert not list(cache.glob("samples/*/shard_*.pt"))  # nothing was generated
-
-
 def test_named_checkpoint_of_an_installed_generator_resolves_without_generator_flag(fresh_cache, tmp_path, monkeypatch):
     """``--ckpt NAME`` finds a checkpoint a registered generator ships (as ``--ckpt tiny`` finds OmniAvatar's)."""
     from omnibench.errors import CheckpointError
-    from omnibench.evaluation import resolve_generator
-
-    from .fakes import FakeGenerator
+    from omnibench.generators.resolve import resolve_generator
+    from tests.omnibench.fakes import FakeGenerator
 
     shipped = tmp_path / "fake-shipped.pt"
     save_fake_checkpoint(shipped, gain=2.0)

@@ -10,8 +10,11 @@ failure, scored as the null estimate).
 
 Usage::
 
-    python -m metrics.calibration_control [--n 200] [--seed 7] [--res 64] [--estimator regressor]
+    python -m metrics.calibration.control [--n 200] [--seed 7] [--res 64] [--estimator regressor]
                                           [--out reports/calibration.md]
+
+Each generator's samples reach the metrics through an :class:`omnibench.memory_context.InMemoryContext`
+(protocol ``quick`` with seed ``--seed``: its ``bootstrap`` count and seed give every interval).
 """
 
 from __future__ import annotations
@@ -19,45 +22,23 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from metrics.control import control_pairs
+from metrics.estimators.choice import DEFAULT_ESTIMATOR
 from omnibench.fileio import atomic_write_text
-from omnibench.generators.base import Controls
+from omnibench.memory_context import InMemoryContext, sample_set
 from omnibench.metric_api import bootstrap_ci, parse_metric_spec
+from omnibench.protocol import get_protocol
 
 GENERATOR_NAMES = ("oracle", "oracle-noexpr", "oracle-noshape", "noise")
 METRIC_SPECS = ("aed@rmse", "aed@l1", "aed@vertex", "asd@rmse", "asd@vertex", "apd@rmse", "apd@jaw", "apd@camera")
 BEGIN, END = "<!-- control-accuracy:begin -->", "<!-- control-accuracy:end -->"
-
-
-@dataclass
-class _Samples:
-    images: torch.Tensor
-    z: torch.Tensor
-    controls: Controls
-
-
-class CalibrationContext:
-    """A minimal evaluation context: one generator, ``n`` main samples rendered in memory."""
-
-    def __init__(self, samples: _Samples, head: Any, estimator: str, seed: int, batch_size: int = 32,
-                 estimator_options: dict[str, Any] | None = None) -> None:
-        self._samples, self._head = samples, head
-        self.options = {"estimator": estimator, "estimator_options": dict(estimator_options or {})}
-        self.device, self.batch_size, self.seed = "cpu", batch_size, seed
-
-    def samples(self, name: str) -> _Samples:
-        if name != "main":
-            raise KeyError(name)
-        return self._samples
-
-    def head_model(self) -> Any:
-        return self._head
+PROTOCOL = "quick"  # only its bootstrap count matters here (the samples are rendered below, seed --seed)
+BATCH_SIZE = 32
 
 
 def _generator(name: str, head64: Any, res: int) -> Any:
@@ -69,16 +50,18 @@ def _generator(name: str, head64: Any, res: int) -> Any:
     return cls(head=head64, resolution=res)
 
 
-def run_calibration(n: int = 64, seed: int = 7, res: int = 64, estimator: str = "regressor", head: str = "synthetic",
+def run_calibration(n: int = 64, seed: int = 7, res: int = 64, estimator: str = DEFAULT_ESTIMATOR, head: str = "synthetic",
                     generators: tuple[str, ...] = GENERATOR_NAMES, specs: tuple[str, ...] = METRIC_SPECS,
                     log: Any = None, estimator_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """``{generator: {spec: {"value", "ci95", "failures", "n", "unit"}}}`` plus timing per generator."""
-    from omnibench.data.sampling import sample_controls, sample_latents
+    from omnibench.data.control_prior import sample_controls, sample_latents
     from omnibench.heads import load_head_model
 
     head32 = load_head_model(head)
     head64 = load_head_model(head, dtype=torch.float64)
     controls = sample_controls(n, seed, head32, start_index=0)
+    protocol = get_protocol(PROTOCOL, seed)
+    options = {"estimator": estimator, "estimator_options": dict(estimator_options or {})}
     results: dict[str, Any] = {}
     per_sample: dict[str, dict[str, torch.Tensor]] = {}
     for name in generators:
@@ -90,9 +73,9 @@ def run_calibration(n: int = 64, seed: int = 7, res: int = 64, estimator: str = 
             for i in range(0, n, 16):
                 out = gen.synthesize(z[i : i + 16], controls.fit_layout(gen.flame_layout).index(slice(i, i + 16)))
                 imgs.append(out.image_uint8())
-        ctx = CalibrationContext(_Samples(torch.cat(imgs), z, controls), head32, estimator, seed,
-                                 estimator_options=estimator_options)
-        control_pairs(ctx)  # estimate once
+        ctx = InMemoryContext({"main": sample_set("main", torch.cat(imgs), controls, z=z)}, head=head32,
+                              options=options, protocol=protocol, batch_size=BATCH_SIZE)
+        control_pairs(ctx)  # estimate once (ctx.memo): the metrics below share it
         row, per_sample[name] = {}, {}
         for spec in specs:
             cls, variant = parse_metric_spec(spec)
@@ -106,13 +89,15 @@ def run_calibration(n: int = 64, seed: int = 7, res: int = 64, estimator: str = 
             for spec, row in results[name].items():
                 if name != "oracle":
                     row["diff_vs_oracle_ci95"] = paired_difference_ci(per_sample[name][spec], per_sample["oracle"][spec],
-                                                                      spec, seed)
+                                                                      spec, protocol.seed, protocol.bootstrap)
     return results
 
 
-def paired_difference_ci(values: torch.Tensor, floor: torch.Tensor, spec: str, seed: int) -> tuple[float, float] | None:
+def paired_difference_ci(values: torch.Tensor, floor: torch.Tensor, spec: str, seed: int,
+                         n_boot: int) -> tuple[float, float] | None:
     """Bootstrap 95 % interval of ``metric(values) - metric(floor)`` resampling the *samples* jointly (both
-    generators received the same controls, so the comparison is paired: far tighter than two intervals)."""
+    generators received the same controls, so the comparison is paired: far tighter than two intervals);
+    ``n_boot``/``seed``: the protocol's ``bootstrap`` and seed, as every per-sample interval."""
     import numpy as np
 
     from metrics.control_math import aggregate
@@ -120,7 +105,8 @@ def paired_difference_ci(values: torch.Tensor, floor: torch.Tensor, spec: str, s
     cls, variant = parse_metric_spec(spec)
     kind = cls._kind(variant)
     both = np.stack([values.double().numpy(), floor.double().numpy()], 1)
-    return bootstrap_ci(both, statistic=lambda rows: aggregate(rows[:, 0], kind) - aggregate(rows[:, 1], kind), seed=seed)
+    return bootstrap_ci(both, statistic=lambda rows: aggregate(rows[:, 0], kind) - aggregate(rows[:, 1], kind),
+                        n_boot=n_boot, seed=seed)
 
 
 def render_markdown(results: dict[str, Any], n: int, seed: int, res: int, estimator: str) -> str:
@@ -134,7 +120,7 @@ def render_markdown(results: dict[str, Any], n: int, seed: int, res: int, estima
         "by each generator; lower is better. `floor` = the oracle's value (the estimator's own error); other "
         "columns give the value, its ratio to the floor and the paired bootstrap 95 % interval of the difference "
         "to the floor (same controls, samples resampled jointly; an interval above 0 = clearly worse). Regenerate with "
-        f"`python -m metrics.calibration_control --n {n} --seed {seed} --res {res} --estimator {estimator}`.",
+        f"`python -m metrics.calibration.control --n {n} --seed {seed} --res {res} --estimator {estimator}`.",
         "",
         "| metric | unit | " + " | ".join(gens) + " |",
         "|---|---|" + "---|" * len(gens),
@@ -175,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--res", type=int, default=64)
-    p.add_argument("--estimator", default="regressor")
+    p.add_argument("--estimator", default=DEFAULT_ESTIMATOR)
     p.add_argument("--head", default="synthetic")
     p.add_argument("--out", default="reports/calibration.md")
     a = p.parse_args(argv)
