@@ -39,7 +39,7 @@ from omnibench.errors import OmnibenchError
 from omnibench.imagesets import FeatureStats, ImageSet, open_image_set
 from omnibench.metric_api import Metric, MetricContext, MetricResult
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: features from the fast Inception path (metrics.inception, impl="fast")
 KID_SUBSETS = 100
 KID_MAX_SUBSET = 1000
 # Part of the FID variant's definition, not a per-sample interval (those use ``ctx.protocol.bootstrap``,
