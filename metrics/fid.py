@@ -39,7 +39,7 @@ from omnibench.errors import OmnibenchError
 from omnibench.imagesets import FeatureStats, ImageSet, open_image_set
 from omnibench.metric_api import Metric, MetricContext, MetricResult
 
-CACHE_FORMAT_VERSION = 2  # 2: features from the fast Inception path (metrics.inception, impl="fast")
+CACHE_FORMAT_VERSION = 2  # cache keys also carry inception.implementation_tag(): features never mix
 KID_SUBSETS = 100
 KID_MAX_SUBSET = 1000
 # Part of the FID variant's definition, not a per-sample interval (those use ``ctx.protocol.bootstrap``,
@@ -221,16 +221,6 @@ def _progress_bar(total: int, desc: str, enabled: bool) -> Iterator[Callable[[in
         bar.close()
 
 
-def extractor_info(weights: str | os.PathLike[str] | None = None) -> dict[str, str]:
-    """Provenance of the feature extractor in use."""
-    return {
-        "name": inception.EXTRACTOR_NAME,
-        "layer": inception.FEATURE_LAYER,
-        "sha256": inception.inception_sha256(weights),
-        "resize_policy": inception.RESIZE_POLICY,
-    }
-
-
 def stats_cache_key(set_hash: str, weights_sha256: str) -> str:
     import torch_fidelity
 
@@ -240,6 +230,7 @@ def stats_cache_key(set_hash: str, weights_sha256: str) -> str:
         "layer": inception.FEATURE_LAYER,
         "weights_sha256": weights_sha256,
         "resize_policy": inception.RESIZE_POLICY,
+        "implementation": inception.implementation_tag(),
         "torch_fidelity": torch_fidelity.__version__,
         "format": CACHE_FORMAT_VERSION,
     }
@@ -353,7 +344,7 @@ def compare_image_sets(
                           stats_b=(sb.mu, sb.sigma))
     out["n_a"], out["n_b"] = sa.n, sb.n
     out["seed"] = seed
-    out["feature_extractor"] = extractor_info(weights)
+    out["feature_extractor"] = inception.extractor_info(weights)
     out["sets"] = {"a": ia, "b": ib}
     if out["kid_mean"] is None:
         out["kid_note"] = "KID needs raw features; a statistics file without 'features' gives FID only"
@@ -391,7 +382,7 @@ def generated_features(ctx: MetricContext, set_name: str = "main") -> np.ndarray
         fingerprint = ctx.sample_fingerprint(set_name)
         if fingerprint is None:
             return compute()["features"]
-        key = {"samples": fingerprint, **extractor_info(), "format": CACHE_FORMAT_VERSION}
+        key = {"samples": fingerprint, **inception.extractor_info(), "format": CACHE_FORMAT_VERSION}
         return np.asarray(ctx.feature_cache(f"inception-{set_name}", key, compute)["features"])
 
     return ctx.memo(("inception-features", set_name), features)
