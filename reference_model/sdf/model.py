@@ -27,6 +27,12 @@ from reference_model.sdf.config import SDFConfig
 from reference_model.sdf.data import conditioning
 
 LOG2E = 1.0 / math.log(2.0)
+# Points (over the whole batch) per pass of the inference path. Its activations, 8192 x hidden floats (4 MB
+# at hidden 128), stay in cache through the eight element-wise passes of the softplus; one pass over the
+# 197 000 coarse points of a 16-image tiny batch went to memory each time and took 2.3x as long (2 threads:
+# 1.00 s vs 0.44 s; chunks of 2048 points in all 0.60 s, 4096 0.45 s, 16384 0.47 s). Bit-identical here.
+# Sampling the tiny GAN: 139 -> 70 ms an image; W also runs this path inside every GAN training step.
+INFERENCE_CHUNK_POINTS = 8192
 
 
 def softplus_inplace(x: torch.Tensor, beta: float) -> torch.Tensor:
@@ -96,7 +102,15 @@ class SemanticSDF(nn.Module):
 
     def _forward_inference(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`forward_cond` without autograd: the layers that read the input are split into their
-        positional-encoding and conditioning columns, the latter applied once per batch element."""
+        positional-encoding and conditioning columns, the latter applied once per batch element, and on CPU
+        the points run in chunks of about :data:`INFERENCE_CHUNK_POINTS` (over the batch) that stay in cache."""
+        step = max(1, INFERENCE_CHUNK_POINTS // max(1, x.shape[0]))
+        if x.device.type != "cpu" or x.shape[1] <= step:  # a GPU wants one large pass
+            return self._forward_inference_chunk(x, cond)
+        parts = [self._forward_inference_chunk(x[:, i : i + step], cond) for i in range(0, x.shape[1], step)]
+        return torch.cat([p[0] for p in parts], dim=1), torch.cat([p[1] for p in parts], dim=1)
+
+    def _forward_inference_chunk(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pe = self.encode((x - self.center) / self.radius)  # (B, N, n_pe)
         h_dim, skip, beta = self.cfg.hidden, self.cfg.skip_layer, float(self.act.beta)
         h = pe

@@ -187,3 +187,21 @@ def test_inference_path_is_the_same_function():
     assert s_ref.requires_grad and not s.requires_grad
     assert torch.allclose(s, s_ref.detach(), atol=1e-6) and torch.allclose(xbar, xbar_ref.detach(), atol=1e-6)
     assert float((xbar_ref - x).abs().max()) > 1e-3  # the conditioning and xbar columns are exercised
+
+
+def test_inference_path_in_chunks_equals_one_pass(monkeypatch):
+    """On CPU the inference path runs the points in cache-sized chunks: the same numbers as one pass."""
+    import reference_model.sdf.model as sdf_model
+
+    torch.manual_seed(0)
+    model = SemanticSDF(SDFConfig(hidden=32, layers=4, skip_layer=2), np.zeros(3, dtype=np.float32), 0.15)
+    for p in model.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    x, cond = 0.2 * torch.randn(3, 500, 3), torch.randn(3, model.n_cond)
+    with torch.no_grad():
+        monkeypatch.setattr(sdf_model, "INFERENCE_CHUNK_POINTS", 10**9)
+        s_one, xbar_one = model.forward_cond(x, cond)
+        monkeypatch.setattr(sdf_model, "INFERENCE_CHUNK_POINTS", 3 * 64)  # 64 points an image, last chunk short
+        s, xbar = model.forward_cond(x, cond)
+    assert s.shape == (3, 500) and xbar.shape == (3, 500, 3)
+    assert torch.allclose(s, s_one, atol=1e-7, rtol=0) and torch.allclose(xbar, xbar_one, atol=1e-7, rtol=0)
