@@ -10,15 +10,76 @@ A camera is a float tensor of shape ``(..., 25)``:
 World frame = the head model's frame: metres, +y up, +z out of the face, +x the subject's left
 (FLAME's frame). ``yaw`` moves the camera towards +x (it then sees the subject's left cheek), ``pitch``
 raises it; both in radians; yaw = pitch = 0 looks at the face from the front.
+
+A :class:`Framing` names where cameras sit (radius, pivot, focal): ``v1`` (1.6 m from the origin, the whole
+head) for protocols v1, ``ffhq`` (EG3D's FFHQ cameras converted to metres, see docs/protocols.md) for v2.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+
+from omnibench.errors import OmnibenchError
 
 EG3D_FOCAL = 4.2647
 DEFAULT_RADIUS = 1.6  # metres: frames a ~0.38 m tall region (head plus hair) at EG3D's focal length
 DEFAULT_LOOK_AT = (0.0, 0.0, 0.0)
+
+# Metres per EG3D world unit. Two readings of the FFHQ pipeline disagree by 8 %: Deep3DFaceRecon's BFM is in
+# decimetres and EG3D scales its camera positions by 0.27, so 1 unit = 0.1 / 0.27 = 0.370 m; Next3D maps FLAME
+# metres onto EG3D's tri-planes with orth_scale 5 and box_warp 1, so 1 unit = 0.400 m. We take the midpoint,
+# 0.385 m, and carry the +-0.015 m (+-4 %) as the stated uncertainty of every length derived from it.
+EG3D_UNIT_M = 0.385
+EG3D_UNIT_M_UNCERTAINTY = 0.015
+EG3D_RADIUS_UNITS = 2.7  # FFHQ's avg_camera_radius
+EG3D_PIVOT_UNITS = (0.0, 0.0, 0.2)  # FFHQ's avg_camera_pivot
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Where the cameras of a protocol or dataset sit: ``radius`` metres from the pivot ``look_at`` (metres,
+    head frame), normalised focal ``focal`` (``fx / W``). :attr:`field_m` is the height of the frame at the
+    pivot's distance, in metres."""
+
+    name: str
+    radius: float
+    look_at: tuple[float, float, float]
+    focal: float = EG3D_FOCAL
+
+    @property
+    def field_m(self) -> float:
+        return self.radius / self.focal
+
+    def orbit(self, yaw: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+        """``(B, 25)`` cameras at ``yaw``/``pitch`` ``(B,)`` radians on this framing's sphere."""
+        return orbit_camera(yaw, pitch, self.radius, self.focal, self.look_at)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "radius": self.radius, "look_at": list(self.look_at), "focal": self.focal}
+
+
+# v1 protocols and everything rendered for them: the whole head, hair, neck and margins (0.375 m field).
+FRAMING_V1 = Framing("v1", DEFAULT_RADIUS, DEFAULT_LOOK_AT)
+# v2: EG3D's FFHQ cameras in metres: radius 2.7 units = 1.0395 m (1.00-1.08 m), pivot (0, 0, 0.2) units =
+# (0, 0, 0.077) m (0.074-0.080 m; Next3D puts the FLAME origin within 0.01 m of EG3D's), same focal: a 0.244 m
+# field (0.234-0.253 m) at the pivot, chin to forehead as in FFHQ's crops.
+FRAMING_FFHQ = Framing(
+    "ffhq",
+    round(EG3D_RADIUS_UNITS * EG3D_UNIT_M, 4),
+    tuple(round(c * EG3D_UNIT_M, 4) for c in EG3D_PIVOT_UNITS),  # type: ignore[arg-type]
+)
+FRAMINGS: dict[str, Framing] = {f.name: f for f in (FRAMING_V1, FRAMING_FFHQ)}
+
+
+def get_framing(name: str | Framing) -> Framing:
+    """Framing by name (``v1``, ``ffhq``); a :class:`Framing` passes through."""
+    if isinstance(name, Framing):
+        return name
+    if name not in FRAMINGS:
+        raise OmnibenchError(f"unknown camera framing '{name}'; available: {', '.join(FRAMINGS)}")
+    return FRAMINGS[name]
 
 
 def look_at_cam2world(origin: torch.Tensor, target: torch.Tensor, up: tuple[float, float, float] = (0.0, 1.0, 0.0)) -> torch.Tensor:

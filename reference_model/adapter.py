@@ -14,17 +14,17 @@ from pathlib import Path
 
 import torch
 
-from omnibench.cameras import orbit_camera
+from omnibench.cameras import get_framing
 from omnibench.generators.base import Controls, FlameLayout, Generator, GeneratorOutput
 
 SHIPPED = Path(__file__).parent / "checkpoints"
 
 
-def conditioning_camera(batch: int) -> torch.Tensor:
-    """``(batch, 25)`` frontal cameras (yaw = pitch = 0, radius and focal of :mod:`omnibench.cameras`) that
-    condition the mapping network at evaluation."""
+def conditioning_camera(batch: int, framing: str = "v1") -> torch.Tensor:
+    """``(batch, 25)`` frontal cameras (yaw = pitch = 0) of the training data's framing
+    (:data:`omnibench.cameras.FRAMINGS`) that condition the mapping network at evaluation."""
     zeros = torch.zeros(batch)
-    return orbit_camera(zeros, zeros)
+    return get_framing(framing).orbit(zeros, zeros)
 
 
 class OmniAvatarGenerator(Generator):
@@ -39,6 +39,7 @@ class OmniAvatarGenerator(Generator):
         self.flame_layout = FlameLayout(n_shape=cfg.n_shape, n_expression=cfg.n_expression)
         # a spec load_head_model accepts ('synthetic', 'synthetic:tiny', a FLAME path): the head W was trained on
         self.head_model = meta["head_model"].get("spec") or meta["sdf"]["config"]["head"]
+        self.framing = str((meta.get("dataset") or {}).get("framing", "v1"))  # of the training data
 
     @classmethod
     def named_checkpoints(cls) -> dict[str, str]:
@@ -61,7 +62,7 @@ class OmniAvatarGenerator(Generator):
     @torch.no_grad()
     def synthesize(self, z: torch.Tensor, controls: Controls, truncation_psi: float = 1.0) -> GeneratorOutput:
         c = controls.to(self.device)
-        cond = conditioning_camera(z.shape[0]).to(c.camera)
+        cond = conditioning_camera(z.shape[0], self.framing).to(c.camera)
         out = self.G(z.to(self.device), c.camera, c.shape, c.expression, c.pose, truncation_psi=truncation_psi,
                      camera_cond=cond)
         size = out.image.shape[-2:]

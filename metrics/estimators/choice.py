@@ -4,7 +4,8 @@
 ``--option estimator=NAME|package.module:Class`` picks it, ``--option estimator.KEY=VALUE`` passes its
 options (values arrive as strings; numbers are turned into int/float); programmatic callers may also give a
 dict under ``estimator_options``. Without ``estimator``: :data:`DEFAULT_ESTIMATOR` when weights for the
-head model ship or sit in the cache, else :data:`FALLBACK_ESTIMATOR`.
+head model and the protocol's camera framing ship or sit in the cache, else :data:`FALLBACK_ESTIMATOR`.
+Estimators whose class sets ``uses_framing = True`` receive the protocol's framing as option ``framing``.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ def _coerce(value: Any) -> Any:
     return value
 
 
-def default_estimator(head: Any) -> str:
-    """:data:`DEFAULT_ESTIMATOR` when weights for ``head`` (matched by its sha256) ship or sit in the cache,
-    else :data:`FALLBACK_ESTIMATOR`."""
+def default_estimator(head: Any, framing: str = "v1") -> str:
+    """:data:`DEFAULT_ESTIMATOR` when weights for ``head`` (matched by its sha256) and the camera ``framing``
+    ship or sit in the cache, else :data:`FALLBACK_ESTIMATOR`."""
     from metrics.estimators.regressor import find_weights
 
-    return DEFAULT_ESTIMATOR if find_weights(getattr(head, "sha256", None)) else FALLBACK_ESTIMATOR
+    return DEFAULT_ESTIMATOR if find_weights(getattr(head, "sha256", None), framing=framing) else FALLBACK_ESTIMATOR
 
 
 def estimator_spec(ctx: MetricContext) -> tuple[str, dict[str, Any]]:
@@ -43,6 +44,11 @@ def estimator_spec(ctx: MetricContext) -> tuple[str, dict[str, Any]]:
     spec = options.get("estimator")
     est_opts = dict(options.get("estimator_options") or {})
     est_opts.update({k.split(".", 1)[1]: _coerce(v) for k, v in options.items() if k.startswith("estimator.")})
+    framing = ctx.protocol.camera.framing.name
     if not spec:
-        spec = default_estimator(ctx.head_model())
+        spec = default_estimator(ctx.head_model(), framing)
+    from metrics.estimators import resolve_estimator_class
+
+    if getattr(resolve_estimator_class(str(spec)), "uses_framing", False):
+        est_opts.setdefault("framing", framing)  # where the protocol's cameras sit
     return str(spec), est_opts

@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="control distribution of the rendered training images: ffhq (default, the protocols'), "
                         "wide (every sample expressive) or wide-pairs (wide, in pairs differing only in expression "
                         "and jaw; for --pair-weight); held-out errors are always measured under ffhq")
+    t.add_argument("--framing", default="v1", choices=("v1", "ffhq"),
+                   help="camera framing of the rendered images (v1: protocols v1, default; ffhq: protocols v2); "
+                        "a --data set must have been rendered with it")
     t.add_argument("--seed", type=int, default=DEFAULT_TRAIN_SEED,
                    help=f"data seed of the rendered training images (default {DEFAULT_TRAIN_SEED})")
     t.add_argument("--heldout", type=int, default=256,
@@ -90,6 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--res", type=int, default=64, help="render resolution when --data is not given")
     e.add_argument("--seed", type=int, default=DEFAULT_HELDOUT_SEED,
                    help=f"data seed of rendered held-out images (default {DEFAULT_HELDOUT_SEED})")
+    e.add_argument("--framing", default="v1", choices=("v1", "ffhq"),
+                   help="camera framing of rendered held-out images (and of the regressor weights looked up)")
     e.add_argument("--limit", type=int, default=0, help="use only the first N images")
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--device", default="cpu")
@@ -135,13 +140,14 @@ def _log(msg: str) -> None:
 
 
 def _data(head: str, data: str | None, n: int, res: int, seed: int, workers: int, render_res: int | None = None,
-          crop: float = 1.0, prior: str = "ffhq") -> Any:
+          crop: float = 1.0, prior: str = "ffhq", framing: str = "v1") -> Any:
     from metrics.estimators.training import read_dataset, read_datasets, render_dataset
 
     if data:
         return read_datasets(data, res=res, crop=crop)
     t0 = time.time()
-    path = render_dataset(head, n, render_res or res, seed, workers=workers, progress=True, prior=prior)
+    path = render_dataset(head, n, render_res or res, seed, workers=workers, progress=True, prior=prior,
+                          framing=framing)
     _log(f"training data: {path} ({time.time() - t0:.0f}s)")
     return read_dataset(path, res=res, crop=crop)
 
@@ -169,7 +175,10 @@ def train_main(args: Any) -> dict[str, Any]:
     if not 0.1 <= args.crop <= 1.0:
         raise OmnibenchError(f"--crop must be in [0.1, 1], got {args.crop}")
     data = _data(head_spec, args.data, args.n, args.res, args.seed, args.workers, args.render_res, args.crop,
-                 args.prior)
+                 args.prior, args.framing)
+    if args.data and data.framing.name != args.framing:
+        raise OmnibenchError(f"--data was rendered with camera framing '{data.framing.name}', not --framing "
+                             f"{args.framing}")
     head = load_head_model(head_spec)
     trained_sha = data.head.get("sha256")
     if args.data and trained_sha and trained_sha != head.sha256:
@@ -200,6 +209,8 @@ def train_main(args: Any) -> dict[str, Any]:
         finish = read_datasets(args.finish_data, res=args.res)
         if finish.head.get("sha256") != data.head.get("sha256"):
             raise OmnibenchError("--finish-data was labelled with another head model than --data")
+        if finish.framing != data.framing:
+            raise OmnibenchError("--finish-data was rendered with another camera framing than --data")
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, res=args.res, seed=args.train_seed,
                       threads=args.threads, crop=args.crop, shift=args.shift, dropout=args.dropout, widths=widths,
                       pair_weight=args.pair_weight, aligned_steps=args.aligned_steps, aligned_size=args.aligned_size,
@@ -213,11 +224,12 @@ def train_main(args: Any) -> dict[str, Any]:
     if args.heldout > 0:  # rendered by the oracle of --head (a --data set was checked to use that head)
         # held-out images are read uncropped at render resolution: the estimator crops them itself
         held_path = render_dataset(head_spec, args.heldout, args.render_res or args.res, DEFAULT_HELDOUT_SEED,
-                                   workers=args.workers, progress=True)
+                                   workers=args.workers, progress=True, framing=args.framing)
         held_data = read_dataset(held_path)
         held = heldout_errors(regressor_estimate_fn(net, config, mean, std, head), held_data)
     sidecar = {
         "head": {"name": head.name, "sha256": head.sha256, "spec": head_spec},
+        **({} if data.framing.name == "v1" else {"framing": data.framing.to_dict()}),
         "data": data.source,
         "finish_data": finish.source if finish is not None else None,
         "train_seconds": round(train_s, 1),
@@ -238,10 +250,15 @@ def eval_main(args: Any) -> dict[str, Any]:
     from omnibench.heads import load_head_model
 
     head = load_head_model(args.head)
-    options = {"weights": args.weights} if args.weights else {}
-    est = load_estimator(args.estimator, head, device=args.device, **options)
+    from metrics.estimators import resolve_estimator_class
+
     data = read_dataset(args.data) if args.data else read_dataset(
-        render_dataset(args.head, args.n, args.res, args.seed, workers=args.workers, progress=True))
+        render_dataset(args.head, args.n, args.res, args.seed, workers=args.workers, progress=True,
+                       framing=args.framing))
+    options: dict[str, Any] = {"weights": args.weights} if args.weights else {}
+    if getattr(resolve_estimator_class(args.estimator), "uses_framing", False):
+        options["framing"] = data.framing.name
+    est = load_estimator(args.estimator, head, device=args.device, **options)
     if args.limit:
         data.images, data.controls = data.images[: args.limit], data.controls.index(slice(0, args.limit))
     t0 = time.time()

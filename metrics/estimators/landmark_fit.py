@@ -1,7 +1,7 @@
 """``landmark-fit``: 68 detected 2D landmarks, then FLAME fitted by optimisation (:mod:`.fitting`).
 
-The image is assumed to be taken by the protocol's camera family: EG3D intrinsics (``focal`` option,
-default 4.2647) looking at the head-model origin from ``radius`` metres. The fitter moves the *head*
+The image is assumed to be taken by the protocol's camera family (its :class:`omnibench.cameras.Framing`:
+EG3D intrinsics looking at the pivot from ``radius`` metres; ``focal``/``radius`` options override it). The fitter moves the *head*
 (global rotation about the root joint + translation) in front of a frontal camera; the rigid motion is
 then folded into the returned camera, so the estimate follows the generator convention (global pose 0,
 head rotation in ``camera``). Recovered: shape (first ``n_shape``), expression (first ``n_expression``),
@@ -20,21 +20,24 @@ import torch
 from metrics.estimators.base import Estimator, FlameEstimate, images_to_float, null_estimate
 from metrics.estimators.fitting import FitterConfig, FlameFitter, fold_rigid_into_camera
 from metrics.estimators.landmarks import make_detector
-from omnibench.cameras import DEFAULT_RADIUS, EG3D_FOCAL, orbit_camera
+from omnibench.cameras import get_framing, orbit_camera
 
 
 class LandmarkFitEstimator(Estimator):
     """68 detected 2D landmarks + FLAME fitted by optimisation.
 
-    Options: ``detector`` (auto|fan|dlib), ``n_shape``, ``n_expression``, ``steps``, ``max_rmse``, ``focal``,
-    ``radius``, ``shape_prior``, ``expression_prior``."""
+    Options: ``detector`` (auto|fan|dlib), ``n_shape``, ``n_expression``, ``steps``, ``max_rmse``, ``framing``
+    (the protocol's, filled in by the metrics: the initial camera's radius, pivot and focal), ``focal`` and
+    ``radius`` (override the framing's), ``shape_prior``, ``expression_prior``."""
 
     name = "landmark-fit"
     version = 1
+    uses_framing = True
 
     def __init__(self, head_model: Any, device: str = "cpu", detector: str = "auto", n_shape: int = 50,
-                 n_expression: int = 50, steps: int = 200, max_rmse: float = 0.05, focal: float = EG3D_FOCAL,
-                 radius: float = DEFAULT_RADIUS, shape_prior: float = 1e-2, expression_prior: float = 1e-2) -> None:
+                 n_expression: int = 50, steps: int = 200, max_rmse: float = 0.05, focal: float | None = None,
+                 radius: float | None = None, shape_prior: float = 1e-2, expression_prior: float = 1e-2,
+                 framing: str = "v1") -> None:
         super().__init__(head_model, device)
         self.detector_kind = detector
         self._detector = None
@@ -42,7 +45,11 @@ class LandmarkFitEstimator(Estimator):
         cfg = FitterConfig(n_shape=n_shape, n_expression=n_expression, steps=steps, shape_prior=shape_prior,
                            expression_prior=expression_prior)
         self.fitter = FlameFitter(head_model, cfg, device)
-        self.max_rmse, self.focal, self.radius = max_rmse, focal, radius
+        f = get_framing(framing)
+        self.max_rmse = max_rmse
+        self.focal = f.focal if focal is None else float(focal)
+        self.radius = f.radius if radius is None else float(radius)
+        self.look_at = f.look_at
 
     @property
     def detector(self):
@@ -65,7 +72,7 @@ class LandmarkFitEstimator(Estimator):
         if idx.numel() == 0:
             return out
         zeros = torch.zeros(idx.numel())
-        cam0 = orbit_camera(zeros, zeros, self.radius, self.focal)
+        cam0 = orbit_camera(zeros, zeros, self.radius, self.focal, self.look_at)
         fit = self.fitter.fit_2d(points[idx], cam0, resolution)
         with torch.no_grad():
             root = self.head_model(shape=fit.shape, expression=fit.expression).joints[:, 0].float().cpu()

@@ -183,15 +183,21 @@ def load_checkpoint(path: Path) -> tuple[RegressorNet, dict[str, Any], torch.Ten
     return net, cfg, blob["mean"], blob["std"], meta
 
 
-def find_weights(head_sha256: str | None, dirs: list[Path] | None = None) -> Path | None:
-    """The first ``*.pt`` (sorted by name) whose sidecar names the head model ``head_sha256``."""
+def weights_framing(meta: dict[str, Any]) -> str:
+    """The camera framing a regressor was trained on, from its sidecar (weights from before framings: ``v1``)."""
+    return str((meta.get("framing") or {}).get("name", "v1"))
+
+
+def find_weights(head_sha256: str | None, dirs: list[Path] | None = None, framing: str = "v1") -> Path | None:
+    """The first ``*.pt`` (sorted by name) whose sidecar names the head model ``head_sha256`` and the camera
+    framing ``framing`` (:data:`omnibench.cameras.FRAMINGS`)."""
     for d in dirs if dirs is not None else [WEIGHTS_DIR, cache_weights_dir()]:
         for pt in sorted(Path(d).glob("*.pt")) if Path(d).is_dir() else []:
             try:
                 meta = read_sidecar(pt)
             except CheckpointError:
                 continue
-            if head_sha256 and meta.get("head", {}).get("sha256") == head_sha256:
+            if head_sha256 and meta.get("head", {}).get("sha256") == head_sha256 and weights_framing(meta) == framing:
                 return pt
     return None
 
@@ -199,22 +205,34 @@ def find_weights(head_sha256: str | None, dirs: list[Path] | None = None) -> Pat
 class RegressorEstimator(Estimator):
     """Small CNN trained on renders of the head model (the synthetic profile's default).
 
-    Options: ``weights`` (a ``.pt`` path; default: looked up by the head model's sha256)."""
+    Options: ``weights`` (a ``.pt`` path; default: looked up by the head model's sha256 and the framing),
+    ``framing`` (the protocol's camera framing, filled in by the metrics: weights trained on another framing
+    are refused, since the camera the network reads off an image depends on where the cameras sat)."""
 
     name = "regressor"
     version = 2  # 2: optional face-aligned second stage (format-2 weights)
+    uses_framing = True
 
-    def __init__(self, head_model: Any, device: str = "cpu", weights: str | None = None) -> None:
+    def __init__(self, head_model: Any, device: str = "cpu", weights: str | None = None,
+                 framing: str = "v1") -> None:
         super().__init__(head_model, device)
         head_sha = getattr(head_model, "sha256", None)
-        path = Path(weights).expanduser() if weights else find_weights(head_sha)
+        path = Path(weights).expanduser() if weights else find_weights(head_sha, framing=framing)
         if path is None:
             raise MissingAssetError(
                 f"no regressor weights for head model '{getattr(head_model, 'name', head_model)}' "
-                f"(sha256 {head_sha}); train them with `omnibench estimators train --head <head> --out "
-                f"{cache_weights_dir()}/regressor-<name>.pt` or pass weights=PATH"
+                f"(sha256 {head_sha}) and camera framing '{framing}'; train them with `omnibench estimators train "
+                f"--head <head> --framing {framing} --out {cache_weights_dir()}/regressor-<name>.pt` or pass "
+                "weights=PATH"
             )
         self.net, self.cfg, self.mean, self.std, self.meta = load_checkpoint(path)
+        if weights_framing(self.meta) != framing:
+            raise CheckpointError(
+                f"regressor weights '{path}' were trained on camera framing '{weights_framing(self.meta)}', the "
+                f"protocol frames its cameras as '{framing}': use weights trained for it (omnibench estimators "
+                f"train --framing {framing}) or --option estimator=landmark-fit"
+            )
+        self.framing = framing
         trained_for = self.meta.get("head", {}).get("sha256")
         if head_sha and trained_for and trained_for != head_sha:
             raise CheckpointError(
@@ -231,8 +249,9 @@ class RegressorEstimator(Estimator):
         return run_regressor(self.net, self.cfg, self.mean, self.std, images.to(self.device), self.grid)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "sha256": self.meta.get("sha256"),
-                "weights": self.path.name, "head": self.meta.get("head")}
+        d = {"name": self.name, "version": self.version, "sha256": self.meta.get("sha256"),
+             "weights": self.path.name, "head": self.meta.get("head")}
+        return d if self.framing == "v1" else {**d, "framing": self.framing}
 
 
 def aligned_grid(head_model: Any, cfg: dict[str, Any]) -> torch.Tensor | None:
@@ -266,7 +285,8 @@ def decode_outputs(raw: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, cfg
     conf = torch.sigmoid(raw[:, -1])
     pose = torch.zeros(raw.shape[0], 15)
     pose[:, 3:6], pose[:, 6:9] = vals[:, lay["neck"]], vals[:, lay["jaw"]]
-    camera = orbit_camera(vals[:, lay["yaw"]][:, 0], vals[:, lay["pitch"]][:, 0], cfg["radius"], cfg["focal"])
+    camera = orbit_camera(vals[:, lay["yaw"]][:, 0], vals[:, lay["pitch"]][:, 0], cfg["radius"], cfg["focal"],
+                          tuple(cfg.get("look_at", (0.0, 0.0, 0.0))))
     return FlameEstimate(
         shape=vals[:, lay["shape"]].contiguous(),
         expression=vals[:, lay["expression"]].contiguous(),

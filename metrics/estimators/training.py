@@ -37,9 +37,9 @@ from metrics.estimators.regressor import (
     run_regressor,
 )
 from omnibench.cameras import (
-    DEFAULT_LOOK_AT,
-    DEFAULT_RADIUS,
-    EG3D_FOCAL,
+    FRAMING_V1,
+    Framing,
+    get_framing,
     orbit_camera,
     split_camera,
     yaw_pitch_of,
@@ -81,6 +81,7 @@ class LabelledImages:
     controls: Controls
     head: dict[str, Any]  # {"name", "sha256", "spec"?}
     source: dict[str, Any]
+    framing: Framing = FRAMING_V1  # where the cameras of the rendered images sit (the dataset manifest's)
 
 
 def read_dataset(path: str | Path, res: int | None = None, limit: int | None = None, crop: float = 1.0) -> LabelledImages:
@@ -118,9 +119,10 @@ def read_dataset(path: str | Path, res: int | None = None, limit: int | None = N
     controls = Controls(torch.tensor(cam, dtype=torch.float32), torch.tensor(shape, dtype=torch.float32),
                         torch.tensor(expr, dtype=torch.float32), torch.tensor(pose, dtype=torch.float32))
     manifest = root / "manifest.json"
-    content = json.loads(manifest.read_text()).get("content_hash") if manifest.is_file() else None
+    man = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    framing = get_framing(str((man.get("framing") or {}).get("name", "v1")))
     return LabelledImages(torch.stack(imgs), controls, dict(meta.get("head_model") or {}),
-                          {"path": str(root), "n": len(rels), "content_hash": content})
+                          {"path": str(root), "n": len(rels), "content_hash": man.get("content_hash")}, framing)
 
 
 def concat_datasets(parts: list[LabelledImages]) -> LabelledImages:
@@ -131,8 +133,12 @@ def concat_datasets(parts: list[LabelledImages]) -> LabelledImages:
     sizes = {tuple(p.images.shape[1:]) for p in parts}
     if len(sizes) > 1:
         raise OmnibenchError(f"--data folders hold images of different sizes {sorted(sizes)}: pass --res")
+    framings = {p.framing.name for p in parts}
+    if len(framings) > 1:
+        raise OmnibenchError(f"--data folders were rendered with different camera framings {sorted(framings)}")
     return LabelledImages(torch.cat([p.images for p in parts]), Controls.cat([p.controls for p in parts]), parts[0].head,
-                          {"parts": [p.source for p in parts], "n": sum(p.images.shape[0] for p in parts)})
+                          {"parts": [p.source for p in parts], "n": sum(p.images.shape[0] for p in parts)},
+                          parts[0].framing)
 
 
 def read_datasets(paths: str, res: int | None = None, crop: float = 1.0) -> LabelledImages:
@@ -144,30 +150,32 @@ def read_datasets(paths: str, res: int | None = None, crop: float = 1.0) -> Labe
 
 
 def render_dataset(head: str, n: int, res: int, seed: int, workers: int = 1, progress: bool = False,
-                   prior: str = "ffhq") -> Path:
-    """Render ``n`` oracle samples of ``head`` (``synthesize_dataset``, control ``prior``) into the cache
-    (reused if present)."""
+                   prior: str = "ffhq", framing: str = "v1") -> Path:
+    """Render ``n`` oracle samples of ``head`` (``synthesize_dataset``, control ``prior``, cameras on
+    ``framing``) into the cache (reused if present)."""
     from metrics.estimators.regressor import cache_weights_dir
     from omnibench.data.synth import synthesize_dataset
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in head)[-60:]
-    tag = "" if prior == "ffhq" else f"-{prior}"
+    tag = ("" if prior == "ffhq" else f"-{prior}") + ("" if framing == "v1" else f"-{framing}")
     out = cache_weights_dir() / "data" / f"{safe}-n{n}-r{res}-s{seed}{tag}"
     if (out / "manifest.json").is_file():
         return out
     synthesize_dataset(out, n=n, resolution=res, head=head, seed=seed, workers=workers, force=True, progress=progress,
-                       prior=prior, command=["omnibench.estimators.training.render_dataset", head, str(n), str(res),
-                                             str(seed), prior])
+                       prior=prior, framing=framing,
+                       command=["omnibench.estimators.training.render_dataset", head, str(n), str(res), str(seed),
+                                prior, *([] if framing == "v1" else [framing])])
     return out
 
 
-def targets_from_controls(c: Controls, n_shape: int, n_expression: int) -> torch.Tensor:
-    """``(N, n_out)`` regression targets in :func:`output_layout` order."""
+def targets_from_controls(c: Controls, n_shape: int, n_expression: int,
+                          look_at: tuple[float, float, float] = FRAMING_V1.look_at) -> torch.Tensor:
+    """``(N, n_out)`` regression targets in :func:`output_layout` order (yaw/pitch about the pivot ``look_at``)."""
 
     def fit(t: torch.Tensor, k: int) -> torch.Tensor:
         return t[:, :k] if t.shape[1] >= k else nn.functional.pad(t, (0, k - t.shape[1]))
 
-    yp = yaw_pitch_of(c.camera.float())
+    yp = yaw_pitch_of(c.camera.float(), look_at)
     return torch.cat([fit(c.shape.float(), n_shape), fit(c.expression.float(), n_expression), c.pose[:, 3:6].float(),
                       c.pose[:, 6:9].float(), yp[:, :1], yp[:, 1:2]], 1)
 
@@ -232,7 +240,7 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
     torch.set_num_threads(cfg.threads)
     try:
         g = torch.Generator().manual_seed(cfg.seed)
-        y = targets_from_controls(data.controls, n_shape, n_expression)
+        y = targets_from_controls(data.controls, n_shape, n_expression, data.framing.look_at)
         mean, std = y.mean(0), y.std(0).clamp_min(1e-3)
         yn = (y - mean) / std
         n_out = y.shape[1]
@@ -284,19 +292,23 @@ def train_regressor(data: LabelledImages, n_shape: int, n_expression: int, cfg: 
         torch.set_num_threads(prev_threads)
     config = {"n_out": n_out, "n_shape": n_shape, "n_expression": n_expression, "res": cfg.res,
               "widths": list(cfg.widths), "hidden": cfg.hidden, "dropout": cfg.dropout,
-              "crop": cfg.crop, "radius": DEFAULT_RADIUS, "focal": EG3D_FOCAL,
+              "crop": cfg.crop, "radius": data.framing.radius, "focal": data.framing.focal,
+              **({} if data.framing == FRAMING_V1 else {"look_at": list(data.framing.look_at),
+                                                         "framing": data.framing.name}),
               "train": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}}
     return net, config, mean, std, history
 
 
-def jitter_cameras(camera: torch.Tensor, deg: float, g: torch.Generator) -> torch.Tensor:
-    """Orbit cameras ``(B, 25)`` moved by ``N(0, deg)`` in yaw and in pitch (same radius and intrinsics)."""
+def jitter_cameras(camera: torch.Tensor, deg: float, g: torch.Generator,
+                   look_at: tuple[float, float, float] = FRAMING_V1.look_at) -> torch.Tensor:
+    """Orbit cameras ``(B, 25)`` about ``look_at`` moved by ``N(0, deg)`` in yaw and in pitch (same radius and
+    intrinsics)."""
     if deg <= 0:
         return camera
     c2w, _ = split_camera(camera.float())
-    radius = (c2w[:, :3, 3] - torch.tensor(DEFAULT_LOOK_AT)).norm(dim=-1)
-    yp = yaw_pitch_of(camera.float()) + torch.randn(camera.shape[0], 2, generator=g) * math.radians(deg)
-    out = orbit_camera(yp[:, 0], yp[:, 1], radius)
+    radius = (c2w[:, :3, 3] - torch.tensor(look_at)).norm(dim=-1)
+    yp = yaw_pitch_of(camera.float(), look_at) + torch.randn(camera.shape[0], 2, generator=g) * math.radians(deg)
+    out = orbit_camera(yp[:, 0], yp[:, 1], radius, look_at=look_at)
     out[:, 16:] = camera[:, 16:].float()
     return out
 
@@ -317,7 +329,8 @@ def train_aligned(net: RegressorNet, config: dict[str, Any], mean: torch.Tensor,
         cols = aligned_columns(n_shape, n_expr)
         grid = face_grid(head, cfg.aligned_size, cfg.aligned_margin)
         sources = [data] if finish is None else [data, finish]
-        targets = [((targets_from_controls(d.controls, n_shape, n_expr) - mean) / std)[:, cols] for d in sources]
+        targets = [((targets_from_controls(d.controls, n_shape, n_expr, d.framing.look_at) - mean) / std)[:, cols]
+                   for d in sources]
         aligned = AlignedNet(cols.numel(), cfg.aligned_size, tuple(cfg.aligned_widths))
         opt = torch.optim.AdamW(aligned.parameters(), lr=cfg.aligned_lr, weight_decay=1e-4)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.aligned_lr, total_steps=cfg.aligned_steps,
@@ -330,7 +343,8 @@ def train_aligned(net: RegressorNet, config: dict[str, Any], mean: torch.Tensor,
             src, y = sources[k], targets[k]
             idx = torch.randint(0, src.images.shape[0], (cfg.batch_size,), generator=g)
             imgs = preprocess(src.images[idx], config["res"]) * 0.25 + 0.5
-            x = frontalise(imgs, jitter_cameras(src.controls.camera[idx], cfg.camera_noise_deg, g), grid)
+            x = frontalise(imgs, jitter_cameras(src.controls.camera[idx], cfg.camera_noise_deg, g, src.framing.look_at),
+                           grid)
             b = x.shape[0]
             x = x * (0.8 + 0.4 * torch.rand(b, 1, 1, 1, generator=g)) + 0.1 * torch.randn(b, 3, 1, 1, generator=g)
             loss = nn.functional.mse_loss(aligned(x), y[idx])

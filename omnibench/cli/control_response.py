@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     gen = resolve_generator(args.ckpt, args.generator, device=args.device)[0]
     ref = resolve_generator(args.reference, device=args.device)[0] if args.reference else None
     head = load_head_model(gen.head_model or "synthetic")
-    source = HeadPrior(head, sample_controls, SAMPLER_VERSION)
+    source = HeadPrior(head, sample_controls, SAMPLER_VERSION, protocol.camera.framing)
     spec = draw_samples(protocol, "main", range(args.n), gen.z_dim, source)
     ref_z = draw_samples(protocol, "main", range(args.n), ref.z_dim, source).z if ref is not None else None
     res = {"ckpt": args.ckpt, "reference": args.reference, "protocol": protocol.name, "set": "main",

@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--prior", default="ffhq", choices=("ffhq", "wide", "wide-pairs"),
                    help="control distribution: ffhq (the protocols', default), wide (every sample expressive) or "
                         "wide-pairs (wide, in pairs differing only in expression and jaw)")
+    s.add_argument("--framing", default="v1", choices=("v1", "ffhq"),
+                   help="where the cameras sit: v1 (1.6 m, the whole head; protocols v1, default) or ffhq (EG3D's "
+                        "FFHQ cameras in metres; protocols v2)")
     s.set_defaults(func=_synth)
     v = sub.add_parser("verify", help="check a dataset's files against its manifest")
     v.add_argument("dir")
@@ -40,7 +43,8 @@ def _synth(args: argparse.Namespace) -> int:
 
     manifest = synthesize_dataset(args.out, n=args.n, resolution=args.res, head=args.head, seed=args.seed,
                                   workers=args.workers, supersample=args.supersample, force=args.force,
-                                  command=_command(args), progress=True, prior=args.prior)
+                                  command=_command(args), progress=True, prior=args.prior,
+                                  framing=args.framing)
     print(json.dumps({"out": args.out, "n": manifest["n"], "content_hash": manifest["content_hash"]}))
     return 0
 
@@ -50,6 +54,7 @@ def _command(args: argparse.Namespace) -> list[str]:
     cmd = ["omnibench", "data", "synth", "--out", str(args.out), "--n", str(args.n), "--res", str(args.res),
            "--head", args.head, "--seed", str(args.seed), "--workers", str(args.workers),
            "--supersample", str(args.supersample)] + (["--prior", args.prior] if args.prior != "ffhq" else [])
+    cmd += ["--framing", args.framing] if args.framing != "v1" else []
     return cmd + (["--force"] if args.force else [])
 
 

@@ -53,12 +53,13 @@ def _generators() -> list[dict]:
 
 
 def _protocols() -> list[dict]:
-    from omnibench.protocol import PROTOCOLS
+    from omnibench.protocol import DEFAULT_VERSIONS, RELEASES
 
-    return [{"name": p.name, "version": p.version, "hash": p.hash, "resolution": p.resolution,
-             "main": p.main.n, "views": [p.views.n_groups, p.views.n_members],
-             "expr": [p.expr.n_groups, p.expr.n_members], "flame_source": p.flame_source,
-             "doc": p.description} for p in PROTOCOLS.values()]
+    return [{"name": p.name, "version": p.version, "ref": p.ref, "default": DEFAULT_VERSIONS[p.name] == p.version,
+             "hash": p.hash, "resolution": p.resolution, "main": p.main.n,
+             "views": [p.views.n_groups, p.views.n_members], "expr": [p.expr.n_groups, p.expr.n_members],
+             "flame_source": p.flame_source, "framing": p.camera.framing.name, "doc": p.description}
+            for p in sorted(RELEASES.values(), key=lambda p: (list(DEFAULT_VERSIONS).index(p.name), p.version))]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,5 +78,6 @@ def run(args: argparse.Namespace) -> int:
             named = f"; --ckpt {', '.join(r['named_checkpoints'])}" if r["named_checkpoints"] else ""
             print(f"{r['name']:<16} z={r['z_dim']} {r['resolution']}px{named}  {r['doc']}")
         else:
-            print(f"{r['name']:<10} v{r['version']} {r['hash'][:12]}  {r['doc']}")
+            mark = " (default)" if r["default"] else ""
+            print(f"{r['ref']:<12} {r['hash'][:12]} {r['framing']:<5}{mark:<10}  {r['doc']}")
     return 0

@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=24, help="turntable frames, default 24")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--truncation", type=float, default=0.7, help="truncation psi, default 0.7")
+    p.add_argument("--framing", default=None, choices=("v1", "ffhq"),
+                   help="camera framing (default: the generator's training framing if it records one, else v1)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
 
@@ -43,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
     yaws = (0.0,) if args.views == 1 else tuple(
         -args.max_yaw + 2 * args.max_yaw * i / (args.views - 1) for i in range(args.views)
     )
-    spec = GridSpec(n_ids=args.ids, yaws_deg=yaws, n_expressions=args.expressions, seed=args.seed,
-                    truncation_psi=args.truncation)
     gen = resolve_generator(args.ckpt, args.generator, args.device)[0]
+    spec = GridSpec(n_ids=args.ids, yaws_deg=yaws, n_expressions=args.expressions, seed=args.seed,
+                    truncation_psi=args.truncation, framing=args.framing or getattr(gen, "framing", "v1"))
     save_png(figure(gen, spec, name=Path(args.ckpt).name), out)
     print(f"wrote {out}", file=sys.stderr)
     if args.gif:

@@ -2,7 +2,8 @@
 
 Distribution of :func:`sample_controls` (version :data:`SAMPLER_VERSION`; all angles in radians):
 
-* camera: :func:`omnibench.cameras.orbit_camera` at the default radius and EG3D focal, yaw ~ N(0, 0.3)
+* camera: on a :class:`omnibench.cameras.Framing`'s sphere (default ``v1``: 1.6 m from the origin, EG3D's
+  focal; ``framing="ffhq"`` for protocols v2), yaw ~ N(0, 0.3)
   clipped to +-0.9, pitch ~ N(0, 0.12) clipped to +-0.36 (FFHQ's spread: mostly frontal, some profiles);
 * shape: ``n_shape = min(100, head.n_shape)`` coefficients ~ N(0, 1);
 * expression: ``n_expression = min(50, head.n_expression)`` coefficients. With probability 0.65 a sample
@@ -36,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from omnibench.cameras import orbit_camera
+from omnibench.cameras import FRAMING_V1, Framing, get_framing
 from omnibench.errors import OmnibenchError
 from omnibench.generators.base import POSE_DIM, Controls
 
@@ -113,20 +114,23 @@ def _one(rng: np.random.Generator, n_shape: int, n_expr: int) -> tuple[float, fl
     return yaw, pitch, shape, expr[:n_expr], _pose(rng, wide=False)
 
 
-def sample_controls(n: int, seed: int, head: object = "synthetic", start_index: int = 0) -> Controls:
+def sample_controls(n: int, seed: int, head: object = "synthetic", start_index: int = 0,
+                    framing: Framing | str = FRAMING_V1) -> Controls:
     """``n`` FFHQ-like controls for indices ``start_index .. start_index + n - 1`` (float32, CPU).
 
     ``head``: a head model (or name) whose ``n_shape``/``n_expression`` cap the drawn coefficients.
     """
-    return _draw(_one, _CONTROLS_TAG, n, seed, head, start_index)
+    return _draw(_one, _CONTROLS_TAG, n, seed, head, start_index, framing)
 
 
-def sample_wide_controls(n: int, seed: int, head: object = "synthetic", start_index: int = 0) -> Controls:
+def sample_wide_controls(n: int, seed: int, head: object = "synthetic", start_index: int = 0,
+                         framing: Framing | str = FRAMING_V1) -> Controls:
     """Like :func:`sample_controls` under the ``wide`` prior (every sample expressive): estimator training."""
-    return _draw(_one_wide, _WIDE_TAG, n, seed, head, start_index)
+    return _draw(_one_wide, _WIDE_TAG, n, seed, head, start_index, framing)
 
 
-def sample_wide_pair_controls(n: int, seed: int, head: object = "synthetic", start_index: int = 0) -> Controls:
+def sample_wide_pair_controls(n: int, seed: int, head: object = "synthetic", start_index: int = 0,
+                              framing: Framing | str = FRAMING_V1) -> Controls:
     """The ``wide-pairs`` prior: index ``i`` belongs to pair ``i // 2``; both members share the ``wide`` draw
     of pair ``k`` (stream ``[wide tag, seed, k]``) except expression and jaw opening, which the second member
     redraws from stream ``[pair tag, seed, k]``."""
@@ -144,7 +148,7 @@ def sample_wide_pair_controls(n: int, seed: int, head: object = "synthetic", sta
             pose = pose.copy()
             pose[6] = pose2[6]
         rows.append((yaw, pitch, shape, expr, pose))
-    return _stack(rows, n_shape, n_expr)
+    return _stack(rows, n_shape, n_expr, framing)
 
 
 def latents_for_prior(prior: str, n: int, seed: int, z_dim: int, start_index: int = 0) -> torch.Tensor:
@@ -156,27 +160,29 @@ def latents_for_prior(prior: str, n: int, seed: int, z_dim: int, start_index: in
     return _latents_at([i // 2 for i in range(start_index, start_index + n)], seed, z_dim)
 
 
-def controls_for_prior(prior: str, n: int, seed: int, head: object = "synthetic", start_index: int = 0) -> Controls:
-    """Controls of the named prior: ``ffhq`` (:func:`sample_controls`) or ``wide`` (:func:`sample_wide_controls`)."""
+def controls_for_prior(prior: str, n: int, seed: int, head: object = "synthetic", start_index: int = 0,
+                       framing: Framing | str = FRAMING_V1) -> Controls:
+    """Controls of the named prior: ``ffhq`` (:func:`sample_controls`), ``wide`` (:func:`sample_wide_controls`)
+    or ``wide-pairs``, cameras on ``framing``'s sphere."""
     if prior not in PRIORS:
         raise OmnibenchError(f"unknown control prior '{prior}'; available: {', '.join(PRIORS)}")
     fn = {"ffhq": sample_controls, "wide": sample_wide_controls, "wide-pairs": sample_wide_pair_controls}[prior]
-    return fn(n, seed, head, start_index)
+    return fn(n, seed, head, start_index, framing)
 
 
-def _draw(one, tag: int, n: int, seed: int, head: object, start_index: int) -> Controls:
+def _draw(one, tag: int, n: int, seed: int, head: object, start_index: int, framing: Framing | str) -> Controls:
     _check(n, seed, start_index)
     n_shape, n_expr = layout_of(head)
     rows = [one(np.random.Generator(np.random.PCG64(np.random.SeedSequence([tag, seed, start_index + i]))),
                 n_shape, n_expr) for i in range(n)]
-    return _stack(rows, n_shape, n_expr)
+    return _stack(rows, n_shape, n_expr, framing)
 
 
-def _stack(rows: list, n_shape: int, n_expr: int) -> Controls:
+def _stack(rows: list, n_shape: int, n_expr: int, framing: Framing | str) -> Controls:
     if not rows:
         return Controls(torch.zeros(0, 25), torch.zeros(0, n_shape), torch.zeros(0, n_expr), torch.zeros(0, POSE_DIM))
     yaw, pitch, shape, expr, pose = (np.stack(x) for x in zip(*rows))
-    camera = orbit_camera(torch.from_numpy(yaw).float(), torch.from_numpy(pitch).float())
+    camera = get_framing(framing).orbit(torch.from_numpy(yaw).float(), torch.from_numpy(pitch).float())
     f32 = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float32))  # noqa: E731
     return Controls(camera=camera, shape=f32(shape), expression=f32(expr), pose=f32(pose))
 

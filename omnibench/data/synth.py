@@ -8,7 +8,8 @@ Layout written (atomically: everything goes to a temporary sibling folder that i
                         "head_model": {"name", "sha256"}, "generator": {...}}
     DIR/manifest.json  per-file sha256, content hash, versions, seed, command
 
-Sample ``i`` uses ``sample_controls(1, seed, head, start_index=i)`` (or ``sample_wide_controls`` with
+Cameras sit on a :class:`omnibench.cameras.Framing`'s sphere (``--framing v1``, the default, or ``ffhq``;
+recorded in the manifest when not ``v1``). Sample ``i`` uses ``sample_controls(1, seed, head, start_index=i)`` (or ``sample_wide_controls`` with
 ``prior="wide"``, ``sample_wide_pair_controls`` with ``prior="wide-pairs"``) and ``sample_latents(1, seed, 64, i)``
 (``i // 2`` under ``wide-pairs``)
 (see :mod:`omnibench.data.control_prior`), so the bytes depend on ``(seed, n, resolution, head, versions)`` and
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from omnibench.cameras import get_framing
 from omnibench.data.control_prior import (
     PRIORS,
     SAMPLER_VERSION,
@@ -73,10 +75,10 @@ def _f32_list(t: torch.Tensor) -> list[float]:
 
 
 def _render_chunk(tmp: str, head: str, seed: int, start: int, count: int, resolution: int, supersample: int,
-                  prior: str = "ffhq") -> list[dict]:
+                  prior: str = "ffhq", framing: str = "v1") -> list[dict]:
     """Render samples ``start .. start + count - 1`` into ``tmp/images``; return their records in order."""
     oracle = _oracle(head, resolution, supersample)
-    controls = controls_for_prior(prior, count, seed, oracle.model, start_index=start)
+    controls = controls_for_prior(prior, count, seed, oracle.model, start_index=start, framing=framing)
     z = latents_for_prior(prior, count, seed, oracle.z_dim, start_index=start)
     images = oracle.synthesize(z, controls).image_uint8().permute(0, 2, 3, 1).numpy()
     records = []
@@ -119,13 +121,16 @@ def synthesize_dataset(
     progress: bool = False,
     chunk: int = CHUNK,
     prior: str = "ffhq",
+    framing: str = "v1",
 ) -> dict:
     """Render ``n`` samples into ``out`` (see module docstring); returns the manifest dict.
 
     ``workers`` processes render ``chunk``-sized index ranges; neither changes a single output byte.
     ``prior``: the control distribution, ``ffhq`` (the protocols'), ``wide`` or ``wide-pairs`` (estimator
-    training; see :mod:`omnibench.data.control_prior`).
+    training; see :mod:`omnibench.data.control_prior`). ``framing``: where the cameras sit
+    (:data:`omnibench.cameras.FRAMINGS`: ``v1`` for protocols v1, ``ffhq`` for v2).
     """
+    framing_spec = get_framing(framing)
     if prior not in PRIORS:
         raise OmnibenchError(f"--prior must be one of {', '.join(PRIORS)}, got {prior!r}")
     for name, value, lo, hi in (("n", n, 1, 10_000_000), ("resolution", resolution, 16, 2048), ("seed", seed, 0, 2**63 - 1),
@@ -141,7 +146,7 @@ def synthesize_dataset(
     with atomic_directory(out) as tmp:  # a crash or error leaves no partial set and the old one in place
         (tmp / "images").mkdir()
         chunks = [(s, min(chunk, n - s)) for s in range(0, n, chunk)]
-        args = [(str(tmp), head, seed, s, c, resolution, supersample, prior) for s, c in chunks]
+        args = [(str(tmp), head, seed, s, c, resolution, supersample, prior, framing_spec.name) for s, c in chunks]
         t0 = time.time()
         records: list[dict] = []
         if workers == 1:
@@ -175,6 +180,7 @@ def synthesize_dataset(
                          "appearance": APPEARANCE_VERSION, "numpy": np.__version__, "torch": torch.__version__,
                          "python": platform.python_version()},
             "head_model": head_info, "prior": prior,
+            **({} if framing_spec.name == "v1" else {"framing": framing_spec.to_dict()}),
             "sampler": "omnibench.data.control_prior.controls_for_prior(prior, n, seed, head, start_index)",
             "latents": "omnibench.data.synth.sample_latents(n, seed, 64, start_index)"
                        + (" at index i // 2 (omnibench.data.control_prior.latents_for_prior)" if prior == "wide-pairs" else ""),

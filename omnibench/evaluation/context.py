@@ -118,7 +118,8 @@ class EvalContext:
                     )
                 self._source = LabelBank.from_dataset_json(bank)
             else:
-                self._source = HeadPrior(self.head_model(), sample_controls, SAMPLER_VERSION)
+                self._source = HeadPrior(self.head_model(), sample_controls, SAMPLER_VERSION,
+                                         self.protocol.camera.framing)
         return self._source
 
     # -- sample sets

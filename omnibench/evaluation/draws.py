@@ -26,7 +26,7 @@ from typing import Protocol as TypingProtocol
 
 import torch
 
-from omnibench.cameras import orbit_camera
+from omnibench.cameras import FRAMING_V1, Framing
 from omnibench.errors import OmnibenchError
 from omnibench.generators.base import POSE_DIM, Controls
 from omnibench.protocol import CameraDistribution, Protocol
@@ -57,13 +57,13 @@ def orbit_cameras(dist: CameraDistribution, seed: int, set_name: str, keys: Sequ
         r = torch.randn(2, generator=index_generator(seed, set_name, "camera", k), dtype=torch.float64)
         yp[j, 0] = float((dist.yaw_mean + dist.yaw_std * r[0]).clamp(-dist.yaw_clip, dist.yaw_clip))
         yp[j, 1] = float((dist.pitch_mean + dist.pitch_std * r[1]).clamp(-dist.pitch_clip, dist.pitch_clip))
-    return orbit_camera(yp[:, 0], yp[:, 1], radius=dist.radius, focal=dist.focal)
+    return dist.framing.orbit(yp[:, 0], yp[:, 1])
 
 
 def fixed_cameras(views: Sequence[tuple[float, float]], dist: CameraDistribution) -> torch.Tensor:
     """``(len(views), 25)`` cameras at the given (yaw, pitch) radians, protocol radius and focal."""
     yp = torch.tensor([list(v) for v in views], dtype=torch.float32).reshape(-1, 2)
-    return orbit_camera(yp[:, 0], yp[:, 1], radius=dist.radius, focal=dist.focal)
+    return dist.framing.orbit(yp[:, 0], yp[:, 1])
 
 
 class ControlSource(TypingProtocol):
@@ -86,21 +86,26 @@ class HeadPrior:
     sampler itself were not.
     """
 
-    def __init__(self, head: Any, sample_controls: Any, version: str | None = None) -> None:
-        self.head, self.sample_controls, self.version = head, sample_controls, version
+    def __init__(self, head: Any, sample_controls: Any, version: str | None = None,
+                 framing: Framing = FRAMING_V1) -> None:
+        self.head, self.sample_controls, self.version, self.framing = head, sample_controls, version, framing
 
     def draw(self, seed: int, set_name: str, stream: str, keys: Sequence[int]) -> Controls:
-        out = [self.sample_controls(1, index_seed(seed, set_name, stream, k), self.head, 0) for k in keys]
+        kw = {} if self.framing == FRAMING_V1 else {"framing": self.framing}  # v1: the sampler's own default
+        out = [self.sample_controls(1, index_seed(seed, set_name, stream, k), self.head, 0, **kw) for k in keys]
         return _to_controls(Controls.cat(out) if out else None, len(keys))
 
     def describe(self) -> dict:
-        return {
+        d = {
             "kind": "prior",
             "sampler": "omnibench.data.synth.sample_controls",
             "sampler_version": self.version,
             "head": getattr(self.head, "name", str(self.head)),
             "head_sha256": getattr(self.head, "sha256", None),
         }
+        if self.framing != FRAMING_V1:  # v1 descriptions (and the cache keys made from them) stay as they were
+            d["framing"] = self.framing.to_dict()
+        return d
 
 
 def _to_controls(c: Any, n: int) -> Controls:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from omnibench.cameras import FRAMINGS
 from omnibench.data.synth import SYNTH_VERSION, synthesize_dataset
 from omnibench.errors import OmnibenchError
 from omnibench.imagesets import ImageSet, open_image_set
@@ -33,8 +34,12 @@ def default_real_path(protocol: Protocol, head_spec: str, head_sha256: str, cach
     """The default real set's folder for ``protocol`` (``real_n`` images, or ``main.n``, at its resolution)
     and the seconds spent building it (0 when it was cached)."""
     n = protocol.real_n or protocol.main.n
+    framing = protocol.camera.framing
+    if framing.name not in FRAMINGS:
+        raise OmnibenchError(f"protocol '{protocol.ref}' frames its cameras in a way the synthetic real set does "
+                             "not render (radius, pivot, focal); pass --real")
     name = (f"synth-{_safe_name(head_spec)}-{head_sha256[:12]}-n{n}-r{protocol.resolution}-s{protocol.seed}"
-            f"-v{SYNTH_VERSION}")
+            f"-v{SYNTH_VERSION}" + ("" if framing.name == "v1" else f"-{framing.name}"))
     out = cache_dir / "datasets" / name
     if (out / "manifest.json").is_file():
         return out, 0.0
@@ -44,11 +49,11 @@ def default_real_path(protocol: Protocol, head_spec: str, head_sha256: str, cach
             return out, 0.0
         workers = max(1, min(4, os.cpu_count() or 1))
         print(f"omnibench: building the default synthetic real set ({n} images at {protocol.resolution} px, "
-              f"one-off) in {out}", file=sys.stderr)
+              f"{framing.name} framing, one-off) in {out}", file=sys.stderr)
         t0 = time.perf_counter()
         synthesize_dataset(out, n, resolution=protocol.resolution, head=head_spec, seed=protocol.seed,
                            workers=workers, force=True, command=["omnibench", "evaluate (default real set)"],
-                           progress=progress)
+                           progress=progress, framing=framing.name)
         return out, time.perf_counter() - t0
 
 

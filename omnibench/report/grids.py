@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from omnibench.cameras import orbit_camera
+from omnibench.cameras import get_framing
 from omnibench.errors import OmnibenchError
 from omnibench.fileio import atomic_path
 from omnibench.generators.base import POSE_DIM, Controls, Generator
@@ -38,6 +38,7 @@ class GridSpec:
     expression_scale: float = 1.5  # std of the first 10 FLAME expression coefficients
     seed: int = 0
     truncation_psi: float = 0.7
+    framing: str = "v1"  # where the cameras sit (omnibench.cameras.FRAMINGS)
 
     def __post_init__(self) -> None:
         if self.n_ids < 1 or self.n_expressions < 1 or not self.yaws_deg:
@@ -89,7 +90,7 @@ def view_grid(gen: Generator, spec: GridSpec) -> tuple[np.ndarray, list[str]]:
     z, shape = identities(gen, spec)
     v = len(spec.yaws_deg)
     yaw = torch.tensor([math.radians(a) for a in spec.yaws_deg]).repeat(spec.n_ids)
-    cam = orbit_camera(yaw, torch.full_like(yaw, math.radians(spec.pitch_deg)))
+    cam = get_framing(spec.framing).orbit(yaw, torch.full_like(yaw, math.radians(spec.pitch_deg)))
     n = spec.n_ids * v
     controls = Controls(cam, shape.repeat_interleave(v, 0), torch.zeros(n, gen.flame_layout.n_expression),
                         torch.zeros(n, POSE_DIM))
@@ -103,7 +104,7 @@ def expression_grid(gen: Generator, spec: GridSpec) -> tuple[np.ndarray, list[st
     expr, pose = expressions(gen, spec)
     e = spec.n_expressions
     n = spec.n_ids * e
-    cam = orbit_camera(torch.zeros(n), torch.full((n,), math.radians(spec.pitch_deg)))
+    cam = get_framing(spec.framing).orbit(torch.zeros(n), torch.full((n,), math.radians(spec.pitch_deg)))
     controls = Controls(cam, shape.repeat_interleave(e, 0), expr.repeat(spec.n_ids, 1), pose.repeat(spec.n_ids, 1))
     imgs = _synthesize(gen, z.repeat_interleave(e, 0), controls, spec.truncation_psi)
     titles = ["neutral"] + [f"expr {i}" for i in range(1, e)]
@@ -117,7 +118,7 @@ def turntable(gen: Generator, spec: GridSpec, n_frames: int = 24, max_yaw_deg: f
     yaw = -torch.cos(2 * math.pi * t) * math.radians(max_yaw_deg)
     yaw_all = yaw.repeat_interleave(spec.n_ids)  # frame-major, identity-minor
     n = n_frames * spec.n_ids
-    cam = orbit_camera(yaw_all, torch.full_like(yaw_all, math.radians(spec.pitch_deg)))
+    cam = get_framing(spec.framing).orbit(yaw_all, torch.full_like(yaw_all, math.radians(spec.pitch_deg)))
     controls = Controls(cam, shape.repeat(n_frames, 1), torch.zeros(n, gen.flame_layout.n_expression),
                         torch.zeros(n, POSE_DIM))
     imgs = _synthesize(gen, z.repeat(n_frames, 1), controls, spec.truncation_psi)

@@ -23,6 +23,7 @@ class TrainingSet:
     pose: torch.Tensor  # (N, 15)
     content_hash: str = ""
     path: str = ""
+    framing: str = "v1"  # where the dataset's cameras sit (omnibench.cameras.FRAMINGS; its manifest's)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -51,4 +52,5 @@ def load_training_set(path: str) -> TrainingSet:
         pose=controls.pose,
         content_hash=str((ds.manifest or {}).get("content_hash", "")),
         path=str(path),
+        framing=str(((ds.manifest or {}).get("framing") or {}).get("name", "v1")),
     )

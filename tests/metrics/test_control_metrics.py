@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -168,3 +169,19 @@ def test_estimator_options_from_command_line_strings(controls):
     ctx = FakeContext(controls, FakeHead(), MOCK)
     ctx.options = {"estimator": MOCK, "estimator.sigma_expr": "0.3"}  # as `--option KEY=VALUE` delivers them
     assert AED().compute(ctx, "rmse").value == pytest.approx(0.3, rel=0.05)
+
+
+def test_protocol_framing_reaches_the_estimator_and_picks_its_weights(controls):
+    """Under a v2 protocol the default estimator is chosen among weights for the ffhq framing (none ship yet,
+    so landmark-fit) and estimators that declare ``uses_framing`` get the protocol's framing as an option."""
+    from metrics.estimators.choice import estimator_spec
+    from omnibench.memory_context import InMemoryContext
+    from omnibench.protocol import get_protocol
+
+    head = SimpleNamespace(sha256="3" * 64)
+    ctx = InMemoryContext({}, head=head, protocol=get_protocol("quick@2"))
+    assert estimator_spec(ctx) == ("landmark-fit", {"framing": "ffhq"})
+    ctx1 = InMemoryContext({}, head=head, protocol=get_protocol("quick"))
+    assert estimator_spec(ctx1) == ("landmark-fit", {"framing": "v1"})
+    ctx1.options = {"estimator": MOCK}
+    assert estimator_spec(ctx1) == (MOCK, {})  # a plug-in that does not declare uses_framing gets nothing

@@ -151,3 +151,34 @@ def test_two_stage_weights_train_round_trip_and_stay_batch_independent(tmp_path)
     single = est.estimate(data.images[1:2])
     assert torch.allclose(single.expression[0], out.expression[1], atol=1e-5)
     assert torch.allclose(single.shape[0], out.shape[1], atol=1e-5)
+
+
+def test_weights_carry_their_camera_framing_and_are_refused_on_another(tmp_path):
+    """Regressor weights know where the training cameras sat; a protocol framed otherwise never reads them."""
+    from metrics.estimators.regressor import weights_framing
+    from omnibench.cameras import FRAMING_FFHQ
+
+    _, v1_path, _ = _train_toy(tmp_path, steps=2)
+    assert weights_framing(json.loads(v1_path.with_suffix(".pt.json").read_text())) == "v1"
+    assert find_weights(FakeHead.sha256, [tmp_path]) == v1_path
+    assert find_weights(FakeHead.sha256, [tmp_path], framing="ffhq") is None
+    with pytest.raises(CheckpointError, match="trained on camera framing 'v1'.*'ffhq'"):
+        RegressorEstimator(FakeHead(), weights=str(v1_path), framing="ffhq")
+
+    data = _toy_data()
+    data.framing = FRAMING_FFHQ
+    cfg = TrainConfig(steps=2, batch_size=16, res=16, widths=(4, 8, 8, 8), hidden=16, threads=1)
+    net, config, mean, std, _ = train_regressor(data, 4, 3, cfg, log=lambda s: None)
+    assert (config["radius"], config["look_at"], config["framing"]) == (FRAMING_FFHQ.radius, [0.0, 0.0, 0.077], "ffhq")
+    v2_dir = tmp_path / "v2"
+    v2_path = v2_dir / "reg.pt"
+    save_checkpoint(v2_path, net, config, mean, std, {"head": {"name": "fake", "sha256": FakeHead.sha256},
+                                                        "framing": FRAMING_FFHQ.to_dict()})
+    assert find_weights(FakeHead.sha256, [tmp_path, v2_dir], framing="ffhq") == v2_path
+    est = RegressorEstimator(FakeHead(), weights=str(v2_path), framing="ffhq")
+    assert est.describe()["framing"] == "ffhq" and "framing" not in load_estimator(
+        "regressor", FakeHead(), weights=str(v1_path)).describe()
+    # decoded cameras orbit the ffhq pivot at the ffhq radius
+    cam = est.estimate(data.images[:3]).camera
+    centre = cam[:, [3, 7, 11]] - torch.tensor(FRAMING_FFHQ.look_at)
+    assert torch.allclose(centre.norm(dim=1), torch.full((3,), FRAMING_FFHQ.radius), atol=1e-4)

@@ -44,3 +44,32 @@ def test_protocols_are_frozen_and_complete():
 def test_unknown_protocol_suggests():
     with pytest.raises(OmnibenchError, match="did you mean 'quick'"):
         get_protocol("quik")
+
+
+def test_v2_is_the_same_protocol_framed_like_ffhq():
+    from omnibench.cameras import FRAMING_FFHQ
+    from omnibench.protocol import DEFAULT_VERSIONS, RELEASES
+
+    for name in ("quick", "standard", "paper"):
+        v1, v2 = get_protocol(f"{name}@1"), get_protocol(f"{name}@v2")
+        assert (v1.version, v2.version) == (1, 2) and v1 is PROTOCOLS[name] and DEFAULT_VERSIONS[name] == 1
+        assert v2.camera.framing is FRAMING_FFHQ and v1.camera.framing.name == "v1"
+        assert v1.hash == GOLDEN[name] and v2.hash != v1.hash
+        d1, d2 = v1.to_dict(), v2.to_dict()
+        assert "look_at" not in d1["camera"] and d2["camera"]["look_at"] == [0.0, 0.0, 0.077]
+        assert d2["camera"]["radius"] == FRAMING_FFHQ.radius
+        # everything but the camera framing (and the description) is v1's
+        for d in (d1, d2):
+            d.pop("camera"), d.pop("version"), d.pop("description")
+        assert d1 == d2
+        assert RELEASES[(name, 2)] is v2 and v2.ref == f"{name}@2"
+    assert get_protocol("quick@2", seed=5).seed == 5
+
+
+def test_bad_versions_are_one_clear_error():
+    with pytest.raises(OmnibenchError, match="'quick' has no version 3; released: quick@1, quick@2"):
+        get_protocol("quick@3")
+    with pytest.raises(OmnibenchError, match="must be a number"):
+        get_protocol("quick@latest")
+    with pytest.raises(OmnibenchError, match="did you mean 'quick'"):
+        get_protocol("quik@2")

@@ -50,3 +50,13 @@ def test_omniavatar_ablations_respond_only_through_their_paths():
     assert res["groups"]["expression"]["mean_abs"] > 0 and res["groups"]["jaw"]["mean_abs"] > 0
     assert res["groups"]["shape"]["mean_abs"] == 0.0
     assert res["encoder"]["columns"] == 4 and len(res["encoder"]["correlation"]["generated"]) == 4
+
+
+def test_mapping_is_conditioned_on_the_frontal_camera_of_the_training_framing():
+    from omnibench.cameras import FRAMING_FFHQ, FRAMING_V1
+    from reference_model.adapter import OmniAvatarGenerator, conditioning_camera
+
+    zero = torch.zeros(2)
+    assert torch.equal(conditioning_camera(2), FRAMING_V1.orbit(zero, zero))
+    assert torch.equal(conditioning_camera(2, "ffhq"), FRAMING_FFHQ.orbit(zero, zero))
+    assert OmniAvatarGenerator.load("tiny").framing == "v1"  # trained before framings: v1 data

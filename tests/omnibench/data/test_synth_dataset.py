@@ -213,3 +213,24 @@ def test_synth_wide_pairs_share_appearance_within_a_pair(tmp_path):
     across = (imgs[0] - imgs[2]).abs().mean() + (imgs[1] - imgs[3]).abs().mean()
     assert within < 0.3 * across
     assert json.loads((out / "manifest.json").read_text())["prior"] == "wide-pairs"
+
+
+def test_framing_moves_the_cameras_only(tmp_path):
+    from omnibench.cameras import FRAMING_FFHQ
+
+    v1 = sample_controls(4, 7, LAYOUT)
+    v2 = sample_controls(4, 7, LAYOUT, framing="ffhq")
+    assert torch.equal(v1.expression, v2.expression) and torch.equal(v1.shape, v2.shape) and torch.equal(v1.pose, v2.pose)
+    assert torch.allclose(yaw_pitch_of(v1.camera), yaw_pitch_of(v2.camera, FRAMING_FFHQ.look_at), atol=1e-5)
+    centre = v2.camera[:, [3, 7, 11]] - torch.tensor(FRAMING_FFHQ.look_at)
+    assert torch.allclose(centre.norm(dim=1), torch.full((4,), FRAMING_FFHQ.radius), atol=1e-5)
+    assert torch.equal(controls_for_prior("wide", 3, 1, LAYOUT, framing="ffhq").camera[:, 16:], v2.camera[:3, 16:])
+    out = tmp_path / "ffhq"
+    assert main(["data", "synth", "--out", str(out), "--n", "2", "--res", "24", "--head", HEAD, "--seed", "7",
+                 "--framing", "ffhq"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["framing"]["name"] == "ffhq" and manifest["command"][-2:] == ["--framing", "ffhq"]
+    assert torch.allclose(HeadDataset(out).controls().camera, sample_controls(2, 7, LAYOUT, framing="ffhq").camera)
+    v1_dir = tmp_path / "v1"
+    synthesize_dataset(v1_dir, n=2, resolution=24, head=HEAD, seed=7)
+    assert "framing" not in json.loads((v1_dir / "manifest.json").read_text())

@@ -115,3 +115,27 @@ def test_head_prior_uses_sampler_camera_and_per_key_seeds():
     assert torch.equal(m.controls.camera[2], stub(1, calls[2][1], Head()).camera[0])
     assert torch.equal(draw_samples(Q, "main", [4], 8, src).controls.shape[0], m.controls.shape[4])
     assert src.describe()["head_sha256"] == "ab" * 32 and src.describe()["sampler_version"] == "1"
+
+
+def test_v2_protocols_draw_cameras_on_the_ffhq_framing():
+    """quick@2 differs from quick only in where the cameras sit: same latents, same FLAME draws, same yaw/pitch."""
+    from omnibench.cameras import FRAMING_FFHQ, yaw_pitch_of
+    from omnibench.data.control_prior import SAMPLER_VERSION, sample_controls
+    from omnibench.evaluation.draws import HeadPrior
+    from omnibench.protocol import get_protocol
+
+    class Head:
+        name, sha256, n_shape, n_expression = "stub", "ab" * 32, 4, 3
+
+    q2 = get_protocol("quick@2")
+    v1_src = HeadPrior(Head(), sample_controls, SAMPLER_VERSION)
+    v2_src = HeadPrior(Head(), sample_controls, SAMPLER_VERSION, q2.camera.framing)
+    assert "framing" not in v1_src.describe() and v2_src.describe()["framing"]["name"] == "ffhq"
+    for set_name in ("main", "views", "expr"):
+        a = draw_samples(Q, set_name, range(6), 8, v1_src)
+        b = draw_samples(q2, set_name, range(6), 8, v2_src)
+        assert torch.equal(a.z, b.z) and torch.equal(a.controls.expression, b.controls.expression)
+        assert torch.allclose(yaw_pitch_of(a.controls.camera), yaw_pitch_of(b.controls.camera, FRAMING_FFHQ.look_at),
+                              atol=1e-5)
+        dist = (b.controls.camera[:, [3, 7, 11]] - torch.tensor(FRAMING_FFHQ.look_at)).norm(dim=1)
+        assert torch.allclose(dist, torch.full((6,), FRAMING_FFHQ.radius), atol=1e-5)

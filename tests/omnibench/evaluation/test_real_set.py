@@ -1,5 +1,6 @@
 """Real-set plumbing: the default synthetic set is built once and cached; bad real sets exit 2."""
 
+import json
 import types
 import zipfile
 from pathlib import Path
@@ -100,3 +101,23 @@ def test_bad_real_set_exits_2(case, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("omnibench: error:"), err
     assert not out.exists()
+
+
+def test_v2_real_set_is_rendered_with_the_ffhq_framing(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from omnibench.errors import OmnibenchError
+    from omnibench.evaluation.real_set import default_real_path
+    from omnibench.protocol import get_protocol
+
+    q1 = replace(get_protocol("quick"), real_n=2, resolution=24)
+    q2 = replace(get_protocol("quick@2"), real_n=2, resolution=24)
+    p1, _ = default_real_path(q1, "synthetic:tiny", "c" * 64, tmp_path, progress=False)
+    p2, built = default_real_path(q2, "synthetic:tiny", "c" * 64, tmp_path, progress=False)
+    assert p1.name.endswith("-v1") and p2.name == p1.name + "-ffhq" and built > 0  # v1 names as before
+    assert "framing" not in json.loads((p1 / "manifest.json").read_text())
+    assert json.loads((p2 / "manifest.json").read_text())["framing"]["name"] == "ffhq"
+    assert default_real_path(q2, "synthetic:tiny", "c" * 64, tmp_path, progress=False) == (p2, 0.0)  # cached
+    odd = replace(q2, camera=replace(q2.camera, radius=2.0))
+    with pytest.raises(OmnibenchError, match="pass --real"):
+        default_real_path(odd, "synthetic:tiny", "c" * 64, tmp_path, progress=False)

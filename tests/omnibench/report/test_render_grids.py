@@ -4,6 +4,7 @@ import torch
 from PIL import Image
 from toygen_report import ToyGenerator
 
+from omnibench.cameras import get_framing
 from omnibench.cli import main
 from omnibench.generators.base import Controls
 from omnibench.report import grids
@@ -32,7 +33,7 @@ def test_batch_size_does_not_change_pixels():
     gen = ToyGenerator()
     z = torch.randn(5, gen.z_dim, generator=torch.Generator().manual_seed(3))
     c = Controls(torch.zeros(5, 25), torch.zeros(5, 10), torch.randn(5, 10), torch.zeros(5, 15))
-    c.camera[:] = grids.orbit_camera(torch.linspace(-0.5, 0.5, 5), torch.zeros(5))
+    c.camera[:] = get_framing("v1").orbit(torch.linspace(-0.5, 0.5, 5), torch.zeros(5))
     assert np.array_equal(grids._synthesize(gen, z, c, 0.7, batch=1), grids._synthesize(gen, z, c, 0.7, batch=16))
 
 
