@@ -8,7 +8,13 @@ Adam and EMA. Images and labels are random tensors of the config's shape (timing
 shipped W; ``ffhq512`` a randomly initialised W of the ``full`` Stage I config (same cost as a trained one).
 Issue #7's GPU goal: ``ffhq512`` training >= 30 images/s at 512 x 512 on one H100.
 
+Issue #20's before/after, side by side in the same run: the step with W as it was before (all points in one
+pass, twelve ``sin``/``cos`` calls for the positional encoding) against today's (cache-sized chunks, four
+calls), interleaved step by step so machine load affects both alike. ``--res 128`` trains at 128 x 128 output
+(neural 64, tri-planes 64), the issue's second measurement.
+
     python benchmarks/gan_throughput.py [--config tiny|ffhq512] [--device cpu|cuda] [--batch B] [--steps 5]
+                                        [--res 128] [--threads 2]
 """
 
 from __future__ import annotations
@@ -67,6 +73,36 @@ class ForcedAutogradPath:
         del self.sdf._forward_inference
 
 
+class LegacyW:
+    """Context manager: W as before issue #20's step work: one pass over all points, every octave of the
+    positional encoding by its own ``sin``/``cos``."""
+
+    def __init__(self, sdf: SemanticSDF) -> None:
+        self.sdf = sdf
+
+    def __enter__(self):
+        import reference_model.sdf.model as sdf_model
+
+        self.saved = sdf_model.INFERENCE_CHUNK_POINTS
+        sdf_model.INFERENCE_CHUNK_POINTS = 1 << 40
+        k = self.sdf.cfg.pe_frequencies
+
+        def encode(u):
+            feats = [u]
+            for i in range(k):
+                feats += [torch.sin((2.0**i) * u), torch.cos((2.0**i) * u)]
+            return torch.cat(feats, dim=-1)
+
+        self.sdf.encode = encode
+        return self
+
+    def __exit__(self, *exc):
+        import reference_model.sdf.model as sdf_model
+
+        sdf_model.INFERENCE_CHUNK_POINTS = self.saved
+        del self.sdf.encode
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default="tiny", choices=sorted(CONFIGS))
@@ -74,12 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=None, help="default: the config's")
     ap.add_argument("--steps", type=int, default=5, help="timed training steps per variant (after one warm-up)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
-    ap.add_argument("--no-compare", action="store_true", help="skip the forced-autograd-path comparison")
+    ap.add_argument("--no-compare", action="store_true", help="skip the before/after comparisons")
+    ap.add_argument("--res", type=int, default=None, choices=(64, 128),
+                    help="128: output 128 x 128 with neural rendering and tri-planes at 64 (default: the config's)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     cfg = CONFIGS[args.config].with_overrides(batch=args.batch)
+    if args.res == 128:
+        cfg = cfg.with_overrides(image_res=128, neural_res=64, triplane_res=64)
     head = load_head_model("synthetic")
     sdf = build_sdf(args.config, head).to(dev)
     meta = {"sha256": "benchmark", "config": sdf.cfg.to_dict(), "center": sdf.center.cpu(), "radius": float(sdf.radius)}
@@ -104,12 +144,25 @@ def main(argv: list[str] | None = None) -> int:
                 ts.append(time.perf_counter() - t0)
             return statistics.median(ts)
 
-        t_train = train_time()
-        t_plain = None
-        if not args.no_compare:
+        def step_time() -> float:
+            t0 = time.perf_counter()
+            trainer.train_step()
+            sync()
+            return time.perf_counter() - t0
+
+        t_plain = t_legacy = None
+        if args.no_compare:
+            t_train = train_time()
+        else:
+            trainer.train_step()  # warm-up (both variants share every buffer)
+            now, legacy = [], []
+            for _ in range(args.steps):  # interleaved: the same load for both
+                now.append(step_time())
+                with LegacyW(sdf):
+                    legacy.append(step_time())
+            t_train, t_legacy = statistics.median(now), statistics.median(legacy)
             with ForcedAutogradPath(sdf):
                 t_plain = train_time()
-            t_train = min(t_train, train_time())  # measured again after, so load drift affects both alike
         G = trainer.G_ema
         z = torch.randn(cfg.batch, cfg.z_dim, device=dev)
         b = {k: v.to(dev) for k, v in data.batch(torch.arange(cfg.batch)).items()}
@@ -125,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"config {cfg.name}, {cfg.image_res}x{cfg.image_res} (neural {cfg.neural_res}), batch {cfg.batch}, {name}")
     print(f"training   {t_train:.3f} s/step  {cfg.batch / t_train:.2f} images/s")
     print(f"generation {t_gen:.3f} s/batch {cfg.batch / t_gen:.2f} images/s")
+    if t_legacy is not None:
+        print(f"training with W as before #20 (one pass, 12 sin/cos) {t_legacy:.3f} s/step: now {t_legacy / t_train:.2f}x faster")
     if t_plain is not None:
         print(f"training with W's autograd path forced {t_plain:.3f} s/step: ratio {t_plain / t_train:.2f}")
     return 0

@@ -11,10 +11,11 @@ failure, scored as the null estimate).
 Usage::
 
     python -m metrics.calibration.control [--n 200] [--seed 7] [--res 64] [--estimator regressor]
-                                          [--out reports/calibration.md]
+                                          [--protocol quick|quick@2] [--out reports/calibration.md]
 
 Each generator's samples reach the metrics through an :class:`omnibench.memory_context.InMemoryContext`
-(protocol ``quick`` with seed ``--seed``: its ``bootstrap`` count and seed give every interval).
+(``--protocol`` with seed ``--seed``: its ``bootstrap`` count and seed give every interval, its camera
+framing places the cameras and picks the estimator's weights). Each protocol version has its own section.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from omnibench.protocol import get_protocol
 GENERATOR_NAMES = ("oracle", "oracle-noexpr", "oracle-noshape", "noise")
 METRIC_SPECS = ("aed@rmse", "aed@l1", "aed@vertex", "asd@rmse", "asd@vertex", "apd@rmse", "apd@jaw", "apd@camera")
 BEGIN, END = "<!-- control-accuracy:begin -->", "<!-- control-accuracy:end -->"
-PROTOCOL = "quick"  # only its bootstrap count matters here (the samples are rendered below, seed --seed)
+PROTOCOL = "quick"  # its bootstrap count and camera framing matter here (the samples are rendered below)
 BATCH_SIZE = 32
 
 
@@ -52,15 +53,16 @@ def _generator(name: str, head64: Any, res: int) -> Any:
 
 def run_calibration(n: int = 64, seed: int = 7, res: int = 64, estimator: str = DEFAULT_ESTIMATOR, head: str = "synthetic",
                     generators: tuple[str, ...] = GENERATOR_NAMES, specs: tuple[str, ...] = METRIC_SPECS,
-                    log: Any = None, estimator_options: dict[str, Any] | None = None) -> dict[str, Any]:
+                    log: Any = None, estimator_options: dict[str, Any] | None = None,
+                    protocol_name: str = PROTOCOL) -> dict[str, Any]:
     """``{generator: {spec: {"value", "ci95", "failures", "n", "unit"}}}`` plus timing per generator."""
     from omnibench.data.control_prior import sample_controls, sample_latents
     from omnibench.heads import load_head_model
 
     head32 = load_head_model(head)
     head64 = load_head_model(head, dtype=torch.float64)
-    controls = sample_controls(n, seed, head32, start_index=0)
-    protocol = get_protocol(PROTOCOL, seed)
+    protocol = get_protocol(protocol_name, seed)
+    controls = sample_controls(n, seed, head32, start_index=0, framing=protocol.camera.framing)
     options = {"estimator": estimator, "estimator_options": dict(estimator_options or {})}
     results: dict[str, Any] = {}
     per_sample: dict[str, dict[str, torch.Tensor]] = {}
@@ -109,18 +111,32 @@ def paired_difference_ci(values: torch.Tensor, floor: torch.Tensor, spec: str, s
                         n_boot=n_boot, seed=seed)
 
 
-def render_markdown(results: dict[str, Any], n: int, seed: int, res: int, estimator: str) -> str:
+def markers(protocol_name: str = PROTOCOL) -> tuple[str, str]:
+    """The begin/end markers of a protocol version's section (v1 keeps the original, unversioned ones)."""
+    p = get_protocol(protocol_name)
+    if p.version == 1:
+        return BEGIN, END
+    return BEGIN.replace(":begin", f"-v{p.version}:begin"), END.replace(":end", f"-v{p.version}:end")
+
+
+def render_markdown(results: dict[str, Any], n: int, seed: int, res: int, estimator: str,
+                    protocol_name: str = PROTOCOL) -> str:
     gens = list(results)
     specs = list(next(iter(results.values())))
+    p = get_protocol(protocol_name)
+    begin, end = markers(protocol_name)
+    cmd_protocol = "" if protocol_name == PROTOCOL else f" --protocol {protocol_name}"
     lines = [
-        BEGIN,
-        "## Control accuracy (AED / ASD / APD)",
+        begin,
+        f"## Control accuracy (AED / ASD / APD), protocol v{p.version} ({p.camera.framing.name} framing)",
         "",
-        f"Estimator `{estimator}`, {n} FFHQ-like controls (`sample_controls`, seed {seed}) rendered at {res} px "
+        f"Estimator `{estimator}`, {n} FFHQ-like controls (`sample_controls`, seed {seed}, cameras on the "
+        f"`{p.camera.framing.name}` framing of `{p.ref}`) rendered at {res} px "
         "by each generator; lower is better. `floor` = the oracle's value (the estimator's own error); other "
         "columns give the value, its ratio to the floor and the paired bootstrap 95 % interval of the difference "
         "to the floor (same controls, samples resampled jointly; an interval above 0 = clearly worse). Regenerate with "
-        f"`python -m metrics.calibration.control --n {n} --seed {seed} --res {res} --estimator {estimator}`.",
+        f"`python -m metrics.calibration.control --n {n} --seed {seed} --res {res} --estimator {estimator}"
+        f"{cmd_protocol}`.",
         "",
         "| metric | unit | " + " | ".join(gens) + " |",
         "|---|---|" + "---|" * len(gens),
@@ -138,7 +154,7 @@ def render_markdown(results: dict[str, Any], n: int, seed: int, res: int, estima
             cells.append(f"{v:.4g}{ratio}{fail}")
         lines.append(f"| `{spec}` | {results[gens[0]][spec]['unit']} | " + " | ".join(cells) + " |")
     lines += ["", "Expected pattern: `oracle-noexpr` high on AED only, `oracle-noshape` high on ASD only, `noise` "
-              "high everywhere with every sample counted as a failure.", END]
+              "high everywhere with every sample counted as a failure.", end]
     return "\n".join(lines) + "\n"
 
 
@@ -163,11 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--res", type=int, default=64)
     p.add_argument("--estimator", default=DEFAULT_ESTIMATOR)
     p.add_argument("--head", default="synthetic")
+    p.add_argument("--protocol", default=PROTOCOL, help="quick (v1) or quick@2: cameras, estimator weights, intervals")
     p.add_argument("--out", default="reports/calibration.md")
     a = p.parse_args(argv)
-    res = run_calibration(a.n, a.seed, a.res, a.estimator, a.head, log=lambda s: print(s, file=sys.stderr, flush=True))
-    md = render_markdown(res, a.n, a.seed, a.res, a.estimator)
-    write_section(Path(a.out), md)
+    res = run_calibration(a.n, a.seed, a.res, a.estimator, a.head, log=lambda s: print(s, file=sys.stderr, flush=True),
+                          protocol_name=a.protocol)
+    md = render_markdown(res, a.n, a.seed, a.res, a.estimator, a.protocol)
+    write_section(Path(a.out), md, *markers(a.protocol))
     print(md)
     return 0
 

@@ -57,10 +57,29 @@ def _cell(r: dict[str, Any], baseline: bool) -> str:
     return text
 
 
-def render_markdown(results: dict[str, Any], protocol: str) -> str:
+def _protocol(protocol: Any) -> Any:
+    from omnibench.protocol import get_protocol
+
+    return get_protocol(protocol) if isinstance(protocol, str) else protocol
+
+
+def markers(protocol: Any = "quick") -> tuple[str, str]:
+    """The begin/end markers of a protocol version's section (v1 keeps the original, unversioned ones);
+    ``protocol``: a name or a :class:`omnibench.protocol.Protocol`."""
+    v = _protocol(protocol).version
+    return (BEGIN, END) if v == 1 else (BEGIN.replace(":begin", f"-v{v}:begin"), END.replace(":end", f"-v{v}:end"))
+
+
+def render_markdown(results: dict[str, Any], protocol: Any) -> str:
+    """The report section for ``results`` of ``protocol`` (a name or a :class:`omnibench.protocol.Protocol`)."""
     gens = list(results)
     specs = list(next(iter(results.values())))
-    lines = [BEGIN, "## Identity, multi-view consistency and geometry", "",
+    p = _protocol(protocol)
+    protocol = protocol if isinstance(protocol, str) else p.name
+    begin, end = markers(p)
+    title = "## Identity, multi-view consistency and geometry" + (
+        "" if p.version == 1 else f", protocol v{p.version} ({p.camera.framing.name} framing)")
+    lines = [begin, title, "",
              f"Protocol `{protocol}`, built-in generators of known answer; 95 % bootstrap intervals. Identity: mean "
              "cosine similarity within a latent (higher is better) and, after `between latents`, the same for images "
              "of different latents (the floor a generator that loses identity would reach). `mv-reproj` (RGB in [0, 1]) "
@@ -70,7 +89,7 @@ def render_markdown(results: dict[str, Any], protocol: str) -> str:
     for spec in specs:
         lines.append(f"| `{spec}` | " + " | ".join(_cell(results[g][spec], spec.startswith("id-")) for g in gens) + " |")
     lines += ["", "Expected pattern: the oracle's identity far above its between-latent baseline and its multi-view and "
-              "geometry errors at the floor; `oracle-noshape` worse on geometry; `noise` a failure everywhere.", END]
+              "geometry errors at the floor; `oracle-noshape` worse on geometry; `noise` a failure everywhere.", end]
     return "\n".join(lines) + "\n"
 
 
@@ -80,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="reports/calibration.md")
     a = p.parse_args(argv)
     md = render_markdown(run(a.protocol), a.protocol)
-    write_section(Path(a.out), md, BEGIN, END)
+    write_section(Path(a.out), md, *markers(a.protocol))
     print(md)
     return 0
 

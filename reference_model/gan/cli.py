@@ -26,6 +26,7 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--log-every", type=int, default=None, help="steps between log.jsonl lines (default: the config's)")
     p.add_argument("--enc-aligned", action="store_true",
                    help="train E for L_enc on face crops aligned by the rendering camera (reads expression at 64 px)")
     p.add_argument("--encoder", default=None,
@@ -124,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         encoder = load_encoder(args.encoder, head=head)
     aligned = encoder[0].aligned if encoder is not None else (True if args.enc_aligned else None)
     cfg = CONFIGS[args.config].with_overrides(steps=args.steps, batch=args.batch, seed=args.seed,
-                                             enc_aligned=aligned, **ABLATIONS[args.ablation])
+                                             log_every=args.log_every, enc_aligned=aligned, **ABLATIONS[args.ablation])
     sdf = load_sdf(args.sdf, head=head)
     meta = {"sha256": file_sha256(args.sdf), "config": sdf.cfg.to_dict(), "center": sdf.center.clone(),
             "radius": float(sdf.radius)}

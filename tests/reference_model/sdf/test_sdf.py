@@ -205,3 +205,14 @@ def test_inference_path_in_chunks_equals_one_pass(monkeypatch):
         s, xbar = model.forward_cond(x, cond)
     assert s.shape == (3, 500) and xbar.shape == (3, 500, 3)
     assert torch.allclose(s, s_one, atol=1e-7, rtol=0) and torch.allclose(xbar, xbar_one, atol=1e-7, rtol=0)
+
+
+def test_positional_encoding_matches_sin_cos_of_every_octave():
+    """encode() computes most octaves by double-angle recurrences: still sin/cos(2^k u) to 1e-6."""
+    model = SemanticSDF(SDFConfig(pe_frequencies=6), np.zeros(3, dtype=np.float32), 0.15)
+    u = (torch.rand(20000, 3, generator=torch.Generator().manual_seed(0)) - 0.5) * 4
+    ref = [u.double()]
+    for k in range(6):
+        ref += [torch.sin((2.0**k) * u.double()), torch.cos((2.0**k) * u.double())]
+    pe = model.encode(u)
+    assert pe.shape == (20000, 39) and (pe.double() - torch.cat(ref, -1)).abs().max() < 1e-6
