@@ -17,8 +17,9 @@ Variants (the scale and, optionally, the backbone):
 Backbone of ``cos``/``cos01``: ``ctx.options["identity_backbone"]`` (``--option identity_backbone=NAME``)
 when set, else ``synthetic`` when the generator's head model is the synthetic head (``ctx.generator_head``
 ``synthetic...``, or a head model named ``synthflame...``), else
-``arcface`` (buffalo_l from ``~/.insightface/models``). The backbone's name and weights sha256 go into
-the result.
+``arcface`` (buffalo_l from ``~/.insightface/models``). ``synthetic`` means the weights trained on the
+protocol's camera framing (:data:`metrics.backbones.synthetic.PINNED`). The backbone's name and weights sha256
+go into the result.
 
 Details: ``baseline`` is the same statistic between *different* latents (member ``m`` of group ``g``
 against member ``m`` of the next group: same camera/controls slot, other identity), ``separation`` =
@@ -67,6 +68,13 @@ def default_backbone_spec(ctx: MetricContext) -> str | IdentityBackbone:
         head = None
     head_name = str(getattr(head, "name", "") or "")
     return "synthetic" if head_name.startswith(SYNTHETIC_HEAD_PREFIXES) else "arcface"
+
+
+def framed_backbone_spec(spec: str | IdentityBackbone, ctx: MetricContext) -> str | IdentityBackbone:
+    """``synthetic`` -> ``synthetic:FRAMING`` (that framing's shipped weights) under a protocol whose cameras
+    are not framed as v1; other specs pass through."""
+    framing = ctx.protocol.camera.framing.name
+    return f"synthetic:{framing}" if spec == "synthetic" and framing != "v1" else spec
 
 
 def parse_variant(variant: str) -> tuple[str | None, bool]:
@@ -155,7 +163,7 @@ class _IdentityMetric(Metric):
 
     def compute(self, ctx: MetricContext, variant: str) -> MetricResult:
         backbone_name, scale01 = parse_variant(variant)
-        backbone = load_backbone(backbone_name or default_backbone_spec(ctx))
+        backbone = load_backbone(framed_backbone_spec(backbone_name or default_backbone_spec(ctx), ctx))
         s = ctx.samples(self.sample_set)
         images = s.images
         n = int(images.shape[0])

@@ -29,6 +29,12 @@ EMBED_DIM = 64
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_FILE = WEIGHTS_DIR / "synthetic_id_v1.pt"
 WEIGHTS_SHA256 = "257427ce645ae871f6ada2b023a9426cafd8feb6bec1367a4939cd44da2447e4"
+# Shipped weights per camera framing (omnibench.cameras.FRAMINGS): the v1 file was trained on v1 renders; on
+# ffhq-framed renders it loses identity (oracle id-views 0.787 vs 0.968), so protocols v2 use their own.
+PINNED: dict[str, tuple[Path, str]] = {
+    "v1": (WEIGHTS_FILE, WEIGHTS_SHA256),
+    "ffhq": (WEIGHTS_DIR / "synthetic_id_ffhq.pt", "f652147f53548bab73fd317471467c73228229e012077d761b84dec13708cc6c"),
+}
 CHECKPOINT_KIND = "omnibench.synthetic-identity"  # the shipped v1 file predates the header and has none
 
 
@@ -82,16 +88,19 @@ class SyntheticBackbone(IdentityBackbone):
     dim = EMBED_DIM
 
     def __init__(self, weights: str | os.PathLike | None = None) -> None:
-        path = Path(weights).expanduser() if weights else WEIGHTS_FILE
+        """``weights``: None (the shipped ``v1`` file), a framing name of :data:`PINNED` (that framing's
+        shipped file, sha256-pinned) or a checkpoint path."""
+        pinned = PINNED.get(str(weights or "v1"))
+        path = pinned[0] if pinned else Path(weights).expanduser()  # type: ignore[arg-type]
         if not path.is_file():
             raise MissingAssetError(
                 f"synthetic identity backbone: weights '{path}' not found; train them with "
                 f"'python -m metrics.backbones.train_synthetic --out {path}'"
             )
         sha = file_sha256(path)
-        if weights is None and WEIGHTS_SHA256 and sha != WEIGHTS_SHA256:
+        if pinned and sha != pinned[1]:
             raise CheckpointError(
-                f"synthetic identity backbone: '{path}' has sha256 {sha}, expected {WEIGHTS_SHA256}; "
+                f"synthetic identity backbone: '{path}' has sha256 {sha}, expected {pinned[1]}; "
                 "restore the shipped file or pass your own weights path"
             )
         ckpt = read_checkpoint(path)

@@ -38,7 +38,7 @@ from omnibench.generators import base as checkpoints
 
 # ---------------------------------------------------------------- data
 def render_identities(
-    head: str, start: int, n_ids: int, n_views: int, seed: int, resolution: int, log=print
+    head: str, start: int, n_ids: int, n_views: int, seed: int, resolution: int, log=print, framing: str = "v1"
 ) -> dict[str, np.ndarray]:
     """uint8 premultiplied foreground ``(N, 3, R, R)``, uint8 mask ``(N, R, R)``, ids ``(N,)``, raw images."""
     from omnibench.data.control_prior import sample_controls, sample_latents
@@ -50,7 +50,7 @@ def render_identities(
     t0 = time.time()
     for k, i in enumerate(range(start, start + n_ids)):
         z = sample_latents(1, seed, gen.z_dim, i).repeat(n_views, 1)
-        c = sample_controls(n_views, seed + 1, gen.model, start_index=i * n_views)
+        c = sample_controls(n_views, seed + 1, gen.model, start_index=i * n_views, framing=framing)
         c = Controls(
             camera=c.camera, shape=c.shape[:1].repeat(n_views, 1), expression=c.expression, pose=c.pose
         )
@@ -198,9 +198,9 @@ def _train(args: argparse.Namespace, log=print) -> dict:
     log(
         f"rendering {args.identities}+{args.val_identities} identities x {args.views} views at {args.resolution}px"
     )
-    tr = render_identities(args.head, 0, args.identities, args.views, args.seed, args.resolution, log)
+    tr = render_identities(args.head, 0, args.identities, args.views, args.seed, args.resolution, log, args.framing)
     va = render_identities(
-        args.head, 10_000_000, args.val_identities, args.views, args.seed, args.resolution, log
+        args.head, 10_000_000, args.val_identities, args.views, args.seed, args.resolution, log, args.framing
     )
     log(f"rendered in {time.time() - t0:.0f}s")
     val_neg = negatives(np.random.default_rng(args.seed + 7), 256, args.resolution, va["fg"], va["mask"])
@@ -268,6 +268,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--det-weight", type=float, default=1.0, help="weight of the head/non-head loss")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--framing", default="v1", choices=("v1", "ffhq"),
+                   help="camera framing of the training renders (v1: protocols v1; ffhq: protocols v2)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     a = p.parse_args(argv)
     if a.identities < a.batch_ids or a.views < 2 or a.val_identities < 2:

@@ -48,10 +48,9 @@ def test_checkpoint_roundtrip_and_detection_gating(random_ckpt):
 
 def test_pinned_weights_are_checked(random_ckpt, monkeypatch, tmp_path):
     _, path, sha = random_ckpt
-    monkeypatch.setattr(synth, "WEIGHTS_FILE", path)
-    monkeypatch.setattr(synth, "WEIGHTS_SHA256", sha)
+    monkeypatch.setitem(synth.PINNED, "v1", (path, sha))
     assert SyntheticBackbone().sha256 == sha
-    monkeypatch.setattr(synth, "WEIGHTS_SHA256", "0" * 64)
+    monkeypatch.setitem(synth.PINNED, "v1", (path, "0" * 64))
     with pytest.raises(CheckpointError, match="sha256"):
         SyntheticBackbone()
     with pytest.raises(MissingAssetError, match="train_synthetic"):
@@ -115,7 +114,7 @@ def test_training_loop_learns_identities(monkeypatch):
     monkeypatch.setattr(
         ts,
         "render_identities",
-        lambda head, start, n, v, seed, res, log=print: _blob_identities(start, n, v, seed, res),
+        lambda head, start, n, v, seed, res, log=print, framing="v1": _blob_identities(start, n, v, seed, res),
     )
     args = argparse.Namespace(
         head="blobs",
@@ -130,9 +129,25 @@ def test_training_loop_learns_identities(monkeypatch):
         seed=0,
         threads=1,
         det_weight=1.0,
+        framing="v1",
     )
     r = ts.train(args, log=lambda *a: None)
     ev = r["eval"]
     assert ev["same_cos"] > ev["diff_cos"] + 0.3  # an untrained net: both ~1.0
     assert ev["rank1"] > 0.8  # chance: 2 / 47
     assert ev["detect_renders"] > 0.9 and ev["detect_nonheads"] < 0.8  # untrained: 1.0 and 1.0
+
+
+def test_each_framing_has_pinned_weights_and_v2_protocols_use_theirs():
+    from metrics.identity import framed_backbone_spec
+    from omnibench.memory_context import InMemoryContext
+
+    for framing, (path, sha) in synth.PINNED.items():
+        bb = SyntheticBackbone(framing)  # verifies the pin
+        assert bb.sha256 == sha and path.is_file() and path.stat().st_size < 1_000_000, framing
+        meta = torch.load(path, map_location="cpu", weights_only=False).get("meta", {})
+        assert framing == "v1" or f"--framing {framing}" in meta.get("command", ""), meta.get("command")
+    assert SyntheticBackbone().sha256 == synth.WEIGHTS_SHA256
+    v1, v2 = InMemoryContext({}, protocol="quick"), InMemoryContext({}, protocol="quick@2")
+    assert framed_backbone_spec("synthetic", v1) == "synthetic" and framed_backbone_spec("synthetic", v2) == "synthetic:ffhq"
+    assert framed_backbone_spec("arcface", v2) == "arcface"
