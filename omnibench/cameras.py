@@ -73,6 +73,12 @@ FRAMING_FFHQ = Framing(
 FRAMINGS: dict[str, Framing] = {f.name: f for f in (FRAMING_V1, FRAMING_FFHQ)}
 
 
+def recorded_framing(record: dict | None) -> str:
+    """The framing name a dataset manifest or a weights sidecar records under ``framing`` (written only when
+    not ``v1``, so files from before framings existed read as ``v1``)."""
+    return str(((record or {}).get("framing") or {}).get("name", "v1"))
+
+
 def get_framing(name: str | Framing) -> Framing:
     """Framing by name (``v1``, ``ffhq``); a :class:`Framing` passes through."""
     if isinstance(name, Framing):

@@ -28,7 +28,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
-from omnibench.cameras import FRAMING_FFHQ, FRAMING_V1, Framing
+from omnibench.cameras import FRAMING_FFHQ, FRAMING_V1, FRAMINGS, Framing
 from omnibench.errors import OmnibenchError, suggest
 
 SET_NAMES = ("main", "views", "expr")
@@ -61,7 +61,7 @@ class CameraDistribution:
     @property
     def framing(self) -> Framing:
         """This distribution's radius, pivot and focal as a :class:`omnibench.cameras.Framing`."""
-        for f in (FRAMING_V1, FRAMING_FFHQ):
+        for f in FRAMINGS.values():
             if (f.radius, tuple(f.look_at), f.focal) == (self.radius, tuple(self.look_at), self.focal):
                 return f
         return Framing("custom", self.radius, tuple(self.look_at), self.focal)  # type: ignore[arg-type]

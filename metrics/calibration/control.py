@@ -111,12 +111,16 @@ def paired_difference_ci(values: torch.Tensor, floor: torch.Tensor, spec: str, s
                         n_boot=n_boot, seed=seed)
 
 
+def versioned_markers(protocol: Any, begin: str, end: str) -> tuple[str, str]:
+    """``begin``/``end`` for ``protocol``'s version (a name or a :class:`omnibench.protocol.Protocol`): v1 keeps the
+    original, unversioned markers, version N inserts ``-vN``."""
+    v = (get_protocol(protocol) if isinstance(protocol, str) else protocol).version
+    return (begin, end) if v == 1 else (begin.replace(":begin", f"-v{v}:begin"), end.replace(":end", f"-v{v}:end"))
+
+
 def markers(protocol_name: str = PROTOCOL) -> tuple[str, str]:
-    """The begin/end markers of a protocol version's section (v1 keeps the original, unversioned ones)."""
-    p = get_protocol(protocol_name)
-    if p.version == 1:
-        return BEGIN, END
-    return BEGIN.replace(":begin", f"-v{p.version}:begin"), END.replace(":end", f"-v{p.version}:end")
+    """The begin/end markers of this section for a protocol version."""
+    return versioned_markers(protocol_name, BEGIN, END)
 
 
 def render_markdown(results: dict[str, Any], n: int, seed: int, res: int, estimator: str,

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from metrics.calibration.control import write_section
+from metrics.calibration.control import versioned_markers, write_section
 
 GENERATORS = ("oracle", "oracle-noshape", "noise")
 METRICS = ("id-views@synthetic", "id-expr@synthetic", "mv-reproj", "mv-reproj@depth", "geometry")
@@ -64,10 +64,8 @@ def _protocol(protocol: Any) -> Any:
 
 
 def markers(protocol: Any = "quick") -> tuple[str, str]:
-    """The begin/end markers of a protocol version's section (v1 keeps the original, unversioned ones);
-    ``protocol``: a name or a :class:`omnibench.protocol.Protocol`."""
-    v = _protocol(protocol).version
-    return (BEGIN, END) if v == 1 else (BEGIN.replace(":begin", f"-v{v}:begin"), END.replace(":end", f"-v{v}:end"))
+    """The begin/end markers of this section for a protocol version (a name or a Protocol)."""
+    return versioned_markers(protocol, BEGIN, END)
 
 
 def render_markdown(results: dict[str, Any], protocol: Any) -> str:

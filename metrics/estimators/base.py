@@ -109,6 +109,8 @@ class Estimator(ABC):
 
     name: str = "estimator"
     version: int = 1
+    # True: the metrics pass the protocol's camera framing (omnibench.cameras.FRAMINGS) as option ``framing``
+    uses_framing: bool = False
 
     def __init__(self, head_model: Any, device: str | torch.device = "cpu", **options: Any) -> None:
         self.head_model = head_model

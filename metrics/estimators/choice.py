@@ -49,6 +49,6 @@ def estimator_spec(ctx: MetricContext) -> tuple[str, dict[str, Any]]:
         spec = default_estimator(ctx.head_model(), framing)
     from metrics.estimators import resolve_estimator_class
 
-    if getattr(resolve_estimator_class(str(spec)), "uses_framing", False):
+    if resolve_estimator_class(str(spec)).uses_framing:
         est_opts.setdefault("framing", framing)  # where the protocol's cameras sit
     return str(spec), est_opts

@@ -256,7 +256,7 @@ def eval_main(args: Any) -> dict[str, Any]:
         render_dataset(args.head, args.n, args.res, args.seed, workers=args.workers, progress=True,
                        framing=args.framing))
     options: dict[str, Any] = {"weights": args.weights} if args.weights else {}
-    if getattr(resolve_estimator_class(args.estimator), "uses_framing", False):
+    if resolve_estimator_class(args.estimator).uses_framing:
         options["framing"] = data.framing.name
     est = load_estimator(args.estimator, head, device=args.device, **options)
     if args.limit:

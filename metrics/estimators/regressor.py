@@ -28,7 +28,7 @@ from torch import nn
 
 from metrics.estimators.base import Estimator, FlameEstimate, images_to_float
 from omnibench.assets import cache_root, sha256_file
-from omnibench.cameras import orbit_camera
+from omnibench.cameras import orbit_camera, recorded_framing
 from omnibench.errors import CheckpointError, MissingAssetError, OmnibenchError
 from omnibench.fileio import atomic_write_text
 from omnibench.generators import base as checkpoints
@@ -185,7 +185,7 @@ def load_checkpoint(path: Path) -> tuple[RegressorNet, dict[str, Any], torch.Ten
 
 def weights_framing(meta: dict[str, Any]) -> str:
     """The camera framing a regressor was trained on, from its sidecar (weights from before framings: ``v1``)."""
-    return str((meta.get("framing") or {}).get("name", "v1"))
+    return recorded_framing(meta)
 
 
 def find_weights(head_sha256: str | None, dirs: list[Path] | None = None, framing: str = "v1") -> Path | None:

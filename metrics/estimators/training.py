@@ -41,6 +41,7 @@ from omnibench.cameras import (
     Framing,
     get_framing,
     orbit_camera,
+    recorded_framing,
     split_camera,
     yaw_pitch_of,
 )
@@ -120,7 +121,7 @@ def read_dataset(path: str | Path, res: int | None = None, limit: int | None = N
                         torch.tensor(expr, dtype=torch.float32), torch.tensor(pose, dtype=torch.float32))
     manifest = root / "manifest.json"
     man = json.loads(manifest.read_text()) if manifest.is_file() else {}
-    framing = get_framing(str((man.get("framing") or {}).get("name", "v1")))
+    framing = get_framing(recorded_framing(man))
     return LabelledImages(torch.stack(imgs), controls, dict(meta.get("head_model") or {}),
                           {"path": str(root), "n": len(rels), "content_hash": man.get("content_hash")}, framing)
 

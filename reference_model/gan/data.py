@@ -40,6 +40,7 @@ class TrainingSet:
 
 def load_training_set(path: str) -> TrainingSet:
     """Read an EG3D-style dataset folder written by ``omnibench data synth`` (or any with FLAME labels)."""
+    from omnibench.cameras import recorded_framing
     from omnibench.data.dataset import load_dataset
 
     ds = load_dataset(path)
@@ -52,5 +53,5 @@ def load_training_set(path: str) -> TrainingSet:
         pose=controls.pose,
         content_hash=str((ds.manifest or {}).get("content_hash", "")),
         path=str(path),
-        framing=str(((ds.manifest or {}).get("framing") or {}).get("name", "v1")),
+        framing=recorded_framing(ds.manifest),
     )
