@@ -31,6 +31,9 @@ class OmniAvatarGenerator(Generator):
     name = "omniavatar"
     provides_depth = True
     checkpoint_kind = "omnibench.gan"  # lets `omnibench evaluate --ckpt FILE.pt` pick this adapter by the header
+    method = "omniavatar"  # the GANConfig.method its checkpoints hold
+    shipped_glob = "tiny*.pt"  # its named checkpoints in reference_model/checkpoints
+    default_checkpoint: str | None = "tiny"
 
     def __init__(self, G, E, meta: dict, path: str, device: str = "cpu") -> None:
         self.G, self.E, self.meta, self.path, self.device = G, E, meta, path, device
@@ -43,8 +46,8 @@ class OmniAvatarGenerator(Generator):
 
     @classmethod
     def named_checkpoints(cls) -> dict[str, str]:
-        """The shipped Stage II checkpoints: ``tiny`` and its ablations (``tiny-no-prior``), by file stem."""
-        return {p.stem: str(p) for p in sorted(SHIPPED.glob("tiny*.pt"))}
+        """The shipped checkpoints of this generator, by file stem (``tiny`` and its ablations, ``tiny-no-prior``)."""
+        return {p.stem: str(p) for p in sorted(SHIPPED.glob(cls.shipped_glob))}
 
     @classmethod
     def resolve(cls, ckpt: str) -> Path:
@@ -55,8 +58,12 @@ class OmniAvatarGenerator(Generator):
     def load(cls, ckpt: str | None, device: str = "cpu") -> OmniAvatarGenerator:
         from reference_model.gan.checkpoint import load_generator
 
-        path = cls.resolve(ckpt or "tiny")
-        G, E, meta = load_generator(path, device=device)
+        if ckpt is None and cls.default_checkpoint is None:
+            from omnibench.errors import CheckpointError
+
+            raise CheckpointError(f"generator '{cls.name}' needs --ckpt (a checkpoint written by omnibench train gan)")
+        path = cls.resolve(ckpt or str(cls.default_checkpoint))
+        G, E, meta = load_generator(path, device=device, method=cls.method)
         return cls(G, E, meta, str(path), device)
 
     @torch.no_grad()
@@ -80,6 +87,21 @@ class OmniAvatarGenerator(Generator):
         return self.E(images.to(dev), camera.to(dev))[0].cpu()
 
     def describe(self) -> dict:
-        return {**super().describe(), "config": self.G.cfg.name, "step": self.meta.get("step"),
+        return {**super().describe(), "config": self.G.cfg.name, "method": self.G.cfg.method, "step": self.meta.get("step"),
                 "ablation": {k: getattr(self.G.cfg, k) for k in ("use_sdf", "use_prior", "use_enc", "dynamic")},
-                "pose_conditioning": "frontal"}
+                "pose_conditioning": "frontal",
+                # what `omnibench table` needs to average runs that differ only in training seed
+                "training": {"seed": self.G.cfg.seed, "steps": self.G.cfg.steps, "batch": self.G.cfg.batch,
+                             "dataset": (self.meta.get("dataset") or {}).get("content_hash")}}
+
+
+class AniFaceGANGenerator(OmniAvatarGenerator):
+    """``omnibench.generators`` entry point ``anifacegan``: the AniFaceGAN-style baseline
+    (:mod:`reference_model.gan.anifacegan`), trained by ``omnibench train gan --ablation anifacegan`` under the same
+    recipe; same conditioning camera, depth and mask conventions as :class:`OmniAvatarGenerator`."""
+
+    name = "anifacegan"
+    checkpoint_kind = "omnibench.anifacegan"
+    method = "anifacegan"
+    shipped_glob = "anifacegan*.pt"
+    default_checkpoint = None

@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="override the protocol seed (recorded; changes the protocol hash)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="metric option, repeatable (e.g. estimator=landmark-fit, identity_backbone=arcface)")
+    p.add_argument("--label", help="row label in tables (checkpoint.label); give runs of one model that differ only "
+                                   "in training seed the same label and `omnibench table` averages them over seeds")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (also off when CI is set)")
     p.set_defaults(func=run)
 
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         options=options,
+        label=args.label,
     )
     if result is not None:
         sys.stdout.write(dumps_result(result))

@@ -49,6 +49,7 @@ def evaluate(
     seed: int | None = None,
     progress: bool = True,
     options: dict[str, Any] | None = None,
+    label: str | None = None,
 ) -> dict | None:
     """Run one evaluation and return the result dict (None on ranks other than 0 under torchrun).
 
@@ -62,9 +63,12 @@ def evaluate(
     ``device``: ``cpu``, ``cuda`` or ``cuda:N`` (torchrun: ``cuda`` becomes ``cuda:LOCAL_RANK``);
     ``batch_size``: images per generator/metric forward pass (never changes a number); ``seed``: overrides
     the protocol seed (changes its hash); ``progress``: progress bars on stderr; ``options``: metric options
-    (``--option KEY=VALUE``), recorded in the result.
+    (``--option KEY=VALUE``), recorded in the result; ``label``: the model's row label in tables
+    (``checkpoint.label``; runs of one model that differ only in training seed share it).
     """
     t_start = time.perf_counter()
+    if label is not None and not str(label).strip():
+        raise OmnibenchError("--label is empty: give the row label tables should show, or leave it out")
     proto, chosen, skipped = _check_arguments(ckpt, protocol, metrics, real, labels, out, device, batch_size, seed)
     info = D.init_from_env(device)
     try:
@@ -95,6 +99,8 @@ def evaluate(
                 return None
             results, backbones = _run_metrics(chosen, ctx, skipped, explicit=metrics is not None)
         ctx.timings["total"] = time.perf_counter() - t_start
+        if label is not None:
+            ckpt_block = {**ckpt_block, "label": str(label).strip()}
         result = {
             "schema_version": SCHEMA_VERSION,
             "omnibench_version": __version__,

@@ -19,6 +19,7 @@ import pandas as pd
 from omnibench.errors import OmnibenchError
 from omnibench.results import load_result
 from omnibench.tables.baselines import BaselineSet
+from omnibench.tables.seeds import SeedGroup, seed_groups, seed_interval
 
 MAX_DECIMALS = 6
 
@@ -61,10 +62,16 @@ class Block:
         return rec.to_dict()
 
 
+CAPTION = "Comparison of models: metric value ± half its 95% interval; best per column in bold."
+SEED_CAPTION = (" Rows 'mean of N seeds': the mean over N training runs ± half the 95% Student-t interval over those"
+                " runs (the spread between training seeds); every other row: one run ± half its 95% interval over"
+                " evaluation samples. Bold ranks the means and single runs, not the per-seed rows.")
+
+
 @dataclass
 class Table:
     blocks: list[Block]
-    caption: str = "Comparison of models: metric value ± half its 95% interval; best per column in bold."
+    caption: str = CAPTION
 
 
 def run_label(data: dict[str, Any], path: str) -> str:
@@ -193,7 +200,8 @@ def _records_for_runs(runs: list[Run]) -> tuple[list[dict], list[Column]]:
             recs.append({
                 "row": run.label, "metric": key, "value": value, "half": half,
                 "decimals": auto_decimals(value, half), "mark": "", "na": False,
-                "higher_is_better": bool(m["higher_is_better"]), "status": "measured",
+                "higher_is_better": bool(m["higher_is_better"]), "status": "measured", "ranked": True,
+                "interval": "samples" if half is not None else "",
             })
             if key not in columns:
                 unit = f", unit {m['unit']}" if m.get("unit") else ""
@@ -214,6 +222,8 @@ def _mark_best(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     frame["value"] = pd.to_numeric(frame["value"]).astype("float64")
     signed = frame["value"].where(frame["higher_is_better"], -frame["value"])
+    if "ranked" in frame:  # per-seed rows of a seed group are shown, not ranked
+        signed = signed.where(frame["ranked"].fillna(True).astype(bool))
     grp = signed.groupby(frame["metric"])
     top = grp.transform("max")
     count = grp.transform("count")
@@ -230,10 +240,51 @@ def _block(title: str, status: str, rows: list[str], columns: list[Column], recs
     return Block(title, status, rows, columns, frame, notes, key)
 
 
+def _seed_summaries(group: list[Run]) -> tuple[list[Run], list[str], list[dict], set[str], list[str]]:
+    """Relabel seed siblings ``NAME, seed S`` and add the summary rows ``NAME (mean of N seeds)`` after them:
+    (runs, row order, summary records, per-seed row labels, notes)."""
+    groups = seed_groups(group)
+    if not groups:
+        return group, [r.label for r in group], [], set(), []
+    runs = list(group)
+    summary_after: dict[int, tuple[str, SeedGroup]] = {}
+    for g in groups:
+        for i, seed in zip(g.members, g.seeds):
+            runs[i] = Run(runs[i].path, runs[i].data, f"{g.label}, seed {seed}")
+        summary_after[g.members[-1]] = (f"{g.label} (mean of {len(g.seeds)} seeds)", g)
+    runs = _unique_labels(runs)
+    rows: list[str] = []
+    recs: list[dict] = []
+    notes: list[str] = []
+    for i, run in enumerate(runs):
+        rows.append(run.label)
+        if i not in summary_after:
+            continue
+        name, g = summary_after[i]
+        rows.append(name)
+        first = runs[g.members[0]].data["metrics"]
+        for key in [k for k in first if all(k in runs[j].data["metrics"] for j in g.members)]:
+            ms = [runs[j].data["metrics"][key] for j in g.members]
+            vals = [None if m["value"] is None or not math.isfinite(float(m["value"])) else float(m["value"]) for m in ms]
+            mean, half = seed_interval(vals)
+            recs.append({"row": name, "metric": key, "value": mean, "half": half,
+                         "decimals": auto_decimals(mean, half), "mark": "", "na": mean is None,
+                         "higher_is_better": bool(ms[0]["higher_is_better"]), "status": "measured", "ranked": True,
+                         "interval": "seeds"})
+        notes.append(f"{name}: training seeds {', '.join(map(str, g.seeds))}; ± half the 95% Student-t interval "
+                     f"over those runs ({len(g.seeds) - 1} degrees of freedom).")
+    per_seed = {runs[i].label for g in groups for i in g.members}
+    return runs, rows, recs, per_seed, notes
+
+
 def _run_block(group: list[Run], apart_from: list[tuple[int, list[str]]]) -> Block:
+    group, rows, seed_recs, per_seed, seed_notes = _seed_summaries(group)
     group = _unique_labels(group)
     data = group[0].data
     recs, columns = _records_for_runs(group)
+    for rec in recs:
+        rec["ranked"] = rec["row"] not in per_seed
+    recs += seed_recs
     title = f"Measured with omnibench: {protocol_text(data)}"
     for number, why in apart_from:
         title += f"; not ranked with block {number} ({'; '.join(why)})"
@@ -242,8 +293,9 @@ def _run_block(group: list[Run], apart_from: list[tuple[int, list[str]]]) -> Blo
         "Values: metric value ± half the width of its 95% interval (no ± where the run has no interval); "
         "best per column in bold within this block only.",
     ]
+    notes += seed_notes
     key = {"protocol": dict(data["protocol"]), "profile": data.get("profile")}
-    return _block(title, "measured", [r.label for r in group], columns, recs, notes, key)
+    return _block(title, "measured", rows if seed_recs else [r.label for r in group], columns, recs, notes, key)
 
 
 def _baseline_blocks(bs: BaselineSet) -> list[Block]:
@@ -314,4 +366,5 @@ def build_table(runs: list[Run], baselines: list[BaselineSet] | None = None, mer
             f"cannot merge '{blocks[0].title}' with '{blocks[1].title}': baseline blocks and omnibench runs were "
             "measured under different protocols and are never ranked together; drop --merge to show separate blocks"
         )
-    return Table(blocks)
+    seeded = any(b.status == "measured" and "interval" in b.frame and (b.frame["interval"] == "seeds").any() for b in blocks)
+    return Table(blocks, CAPTION + (SEED_CAPTION if seeded else ""))

@@ -250,11 +250,13 @@ def to_frame(table: Table) -> pd.DataFrame:
                     "label": c.label, "higher_is_better": c.higher_is_better,
                     "value": None if value is None or (isinstance(value, float) and math.isnan(value)) else value,
                     "ci95_half": cell["half"], "best": bool(cell["best"]), "mark": cell["mark"],
+                    # what the ± spans: "samples" (one run's evaluation samples), "seeds" (training runs) or ""
+                    "interval": cell["interval"] if isinstance(cell.get("interval"), str) else "",
                 })
     return pd.DataFrame.from_records(
         recs,
         columns=["block", "block_title", "status", "model", "metric", "label", "higher_is_better", "value",
-                 "ci95_half", "best", "mark"],
+                 "ci95_half", "best", "mark", "interval"],
     )
 
 

@@ -12,6 +12,9 @@ from reference_model.config_record import ConfigRecord
 @dataclass(frozen=True)
 class GANConfig(ConfigRecord):
     name: str = "tiny"
+    # "omniavatar" (OmniAvatarG: W-guided tri-planes) or "anifacegan" (AniFaceGANG: template field + deformation
+    # field trained by imitation of the head model; reference_model/gan/anifacegan.py)
+    method: str = "omniavatar"
     # ablation switches
     use_sdf: bool = True  # False: plain EG3D (tri-planes read at x, no W, no L_prior)
     use_prior: bool = True  # L_prior
@@ -60,6 +63,14 @@ class GANConfig(ConfigRecord):
     w_enc: float = 1.0
     w_enc_vertex: float = 100.0  # vertex and landmark distances are in metres
     w_enc_landmark: float = 100.0
+    # AniFaceGAN-style deformation field and its imitation losses (method="anifacegan")
+    deform_hidden: int = 64
+    deform_layers: int = 3
+    deform_pe_frequencies: int = 4
+    imitate_points: int = 1024  # surface samples of the head model per image and step
+    imitate_offset_std: float = 0.005  # metres: samples pushed off the surface along the normal
+    w_imitate: float = 100.0  # L_imitate and L_neutral are distances in metres, weighted like L_enc's vertex term
+    w_neutral: float = 100.0
     # optimisation
     batch: int = 8
     steps: int = 2000
@@ -115,5 +126,8 @@ ABLATIONS: dict[str, dict] = {
     "no-prior": {"use_prior": False},
     "no-enc": {"use_enc": False},
     "no-dynamic": {"dynamic": False},
-    "eg3d": {"use_sdf": False, "use_prior": False},
+    # plain EG3D: tri-planes read at x, no L_prior or L_enc, a static decoder: only the camera reaches the image
+    "eg3d": {"use_sdf": False, "use_prior": False, "use_enc": False, "dynamic": False},
+    # the AniFaceGAN-style baseline (not an ablation of OmniAvatar: its own generator and checkpoint kind)
+    "anifacegan": {"method": "anifacegan", "use_sdf": False, "use_prior": False, "use_enc": False, "dynamic": False},
 }

@@ -62,27 +62,42 @@ class OmniAvatarG(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for n, p in self.named_parameters() if not n.startswith("sdf.")]
 
+    def mapping_conditioning(self, camera: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+        """What the mapping network is conditioned on besides ``z``: the camera ``(B, 25)``."""
+        return camera
+
+    def warp(self, shape: torch.Tensor, expression: torch.Tensor, pose: torch.Tensor):
+        """The map from observation points ``(B, N, 3)`` to ``(xbar (B, N, 3), s (B, N) | None)`` for this batch's
+        controls (columns already fitted): W's canonical correspondence and signed distance, or the identity
+        without W (plain EG3D)."""
+        if self.sdf is None:
+            return lambda points: (points, None)
+        from reference_model.sdf.data import conditioning
+
+        cond = conditioning(shape, expression, pose, self.sdf.cfg).to(shape)
+
+        def warp(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            with torch.no_grad():
+                s, xbar = self.sdf.forward_cond(points, cond)
+            return xbar, s
+
+        return warp
+
     def forward(self, z: torch.Tensor, camera: torch.Tensor, shape: torch.Tensor, expression: torch.Tensor,
                 pose: torch.Tensor, truncation_psi: float = 1.0, camera_cond: torch.Tensor | None = None,
                 generator: Jitter | None = None, update_w_avg: bool = False) -> GOutput:
         cfg = self.cfg
         shape, expression = fit_columns(shape, cfg.n_shape), fit_columns(expression, cfg.n_expression)
-        w = self.mapping(z, camera if camera_cond is None else camera_cond, truncation_psi, update_w_avg)
+        c = self.mapping_conditioning(camera if camera_cond is None else camera_cond, shape)
+        w = self.mapping(z, c, truncation_psi, update_w_avg)
         planes = self.synthesis(w)
         s_store: list[torch.Tensor] = []
-        cond = None
-        if self.sdf is not None:
-            from reference_model.sdf.data import conditioning
-
-            cond = conditioning(shape, expression, pose, self.sdf.cfg).to(z)
+        warp = self.warp(shape, expression, pose)
 
         def field(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            if self.sdf is not None:
-                with torch.no_grad():
-                    s, xbar = self.sdf.forward_cond(points, cond)
+            xbar, s = warp(points)
+            if s is not None:
                 s_store.append(s)
-            else:
-                xbar = points
             feats = sample_triplanes(planes, xbar, self.box_center, cfg.box_half)
             return self.decoder(feats, expression, pose)
 

@@ -5,6 +5,8 @@
 3. GAN loop: fakes are conditioned on random dataset labels (camera and FLAME, as EG3D draws poses);
    D: non-saturating logistic + R1; G: non-saturating + ``w_prior * L_prior`` + ``w_enc * L_enc``;
    EMA of G. Snapshots (sample grid PNG + ``log.jsonl``) every ``snapshot_every`` steps; resumable.
+   The AniFaceGAN-style baseline (``method="anifacegan"``) trains under the same loop with AniFaceGAN's imitation
+   losses (:mod:`reference_model.gan.imitation`) in place of ``L_prior`` and ``L_enc``.
 Data-parallel under torchrun (:func:`omnibench.distributed.init_from_env`: gloo on CPU, nccl on CUDA with each
 rank on ``cuda:LOCAL_RANK``): each rank takes its slice of the global batch (``--batch`` per rank), gradients
 and ``w_avg`` are averaged over ranks, and every random draw is keyed by (seed, step, global sample index), so
@@ -25,13 +27,19 @@ import torch
 from omnibench import __version__
 from omnibench.distributed import average_gradients, init_from_env
 from omnibench.errors import CheckpointError, OmnibenchError
-from reference_model.gan.checkpoint import read_gan_checkpoint, save_gan_checkpoint
+from reference_model.gan.checkpoint import (
+    build_generator,
+    checkpoint_method,
+    read_gan_checkpoint,
+    save_gan_checkpoint,
+)
 from reference_model.gan.config import GANConfig
 from reference_model.gan.data import TrainingSet, seeded
 from reference_model.gan.discriminator import DualDiscriminator
 from reference_model.gan.encoder import ControlEncoder
 from reference_model.gan.encoder_training import EncoderRecipe, train_encoder
-from reference_model.gan.generator import OmniAvatarG
+from reference_model.gan.generator import fit_columns
+from reference_model.gan.imitation import imitation_loss, imitation_targets, neutral_loss
 from reference_model.gan.losses import d_adversarial, enc_loss, g_adversarial, prior_loss, r1_penalty
 
 
@@ -61,7 +69,7 @@ class Trainer:
         if isinstance(head, torch.nn.Module):  # L_enc's FLAME forward runs where G's images are
             self.head = head.to(self.device)
         torch.manual_seed(cfg.seed)
-        self.G = OmniAvatarG(cfg, sdf).to(self.device)
+        self.G = build_generator(cfg, sdf).to(self.device)
         self.D = DualDiscriminator(cfg.image_res, cfg.d_channels, cfg.c_dim, cfg.mbstd_group).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.E: ControlEncoder | None = encoder[0].to(self.device) if encoder is not None else None
@@ -99,7 +107,7 @@ class Trainer:
     def resume(self) -> bool:
         if not self.ckpt_path.exists():
             return False
-        ckpt = read_gan_checkpoint(self.ckpt_path)
+        ckpt = read_gan_checkpoint(self.ckpt_path, self.cfg.method)
         if ckpt["sdf"]["sha256"] != self.sdf_meta["sha256"]:
             raise CheckpointError(
                 f"'{self.ckpt_path}' was trained with W sha256 {ckpt['sdf']['sha256'][:12]}, not the given "
@@ -142,6 +150,18 @@ class Trainer:
         idx = torch.randint(0, len(self.data), (n * self.world,), generator=seeded(self.cfg.seed, 8, step))[lo : lo + n]
         return torch.where((coin < p)[:, None].to(camera.device), self.data.camera[idx].to(camera), camera)
 
+    def imitation(self, step: int, gen: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """AniFaceGAN's ``(L_imitate, L_neutral)`` (metres) for this rank's fakes' controls, with the columns G reads;
+        the surface samples of global sample ``i`` are keyed by (seed, step, i)."""
+        cfg = self.cfg
+        shape, expr = fit_columns(gen["shape"], cfg.n_shape), fit_columns(gen["expression"], cfg.n_expression)
+        lo = self.rank * cfg.batch
+        t = imitation_targets(self.head, shape, expr, gen["pose"], cfg.imitate_points, cfg.imitate_offset_std,
+                              [seeded(cfg.seed, 9, step, i) for i in range(lo, lo + cfg.batch)])
+        offsets = self.G.deform(t.points, shape, expr, gen["pose"])
+        neutral = self.G.deform(t.points, shape, t.neutral_expression, t.neutral_pose)
+        return imitation_loss(offsets, t), neutral_loss(neutral)
+
     def train_step(self) -> dict[str, float]:
         cfg, step = self.cfg, self.step
         real = self.labels(step, 1)
@@ -176,6 +196,10 @@ class Trainer:
                           cfg.w_enc_vertex, cfg.w_enc_landmark, camera=gen["camera"])
             loss_g = loss_g + cfg.w_enc * le["total"]
             logs["loss_enc"] = float(le["total"].detach())
+        if cfg.method == "anifacegan":
+            li, ln = self.imitation(step, gen)
+            loss_g = loss_g + cfg.w_imitate * li + cfg.w_neutral * ln
+            logs["loss_imitate"], logs["loss_neutral"] = float(li.detach()), float(ln.detach())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self._sync_grads(self.G.trainable_parameters())
@@ -234,7 +258,7 @@ class Trainer:
 
 def export_release(ckpt_path: Path, out: Path) -> Path:
     """Drop D and optimiser state: the file ``omnibench evaluate --ckpt`` needs (G_ema, E, metadata)."""
-    ckpt = read_gan_checkpoint(ckpt_path)
+    ckpt = read_gan_checkpoint(ckpt_path, checkpoint_method(ckpt_path))
     ckpt.pop("training", None)
     save_gan_checkpoint(out, ckpt)
     return out

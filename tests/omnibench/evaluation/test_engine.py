@@ -237,3 +237,13 @@ def test_named_checkpoint_of_an_installed_generator_resolves_without_generator_f
     assert block["path"] == str(shipped) and len(block["sha256"]) == 64
     with pytest.raises(CheckpointError, match="fake-shipped"):  # a near miss suggests the shipped name
         resolve_generator("fake-shiped")
+
+
+def test_label_names_the_row_and_an_empty_one_is_refused(warm_cache, tmp_path):
+    from omnibench.errors import OmnibenchError
+
+    warm_cache()
+    r = _run(label="  Fake model  ", out=tmp_path / "l.json")
+    assert r["checkpoint"]["label"] == "Fake model" and load_result(tmp_path / "l.json") == r
+    with pytest.raises(OmnibenchError, match="--label is empty"):
+        _run(label=" ")
