@@ -18,12 +18,19 @@ __all__ = ["Figure", "ReportInputs", "build_report", "render_report"]
 
 
 def _grid_figures(runs, spec) -> tuple[list[Figure], list[str]]:
+    """One figure per model (views and expressions of ``spec.n_ids`` identities) and, with 2+ models, a first
+    figure showing them side by side (identity #1 of each, the same latents and controls)."""
     import io
 
     from omnibench.generators.resolve import resolve_generator
-    from omnibench.report.grids import figure
+    from omnibench.report.grids import comparison_figure, grids_figure, model_grids
 
-    figs, warnings, seen = [], [], set()
+    def png(img) -> bytes:
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        return buf.getvalue()
+
+    figs, warnings, seen, models = [], [], set(), []
     for run in runs:
         ck = run.data["checkpoint"]
         key = (ck["generator"], ck["path"])
@@ -32,16 +39,19 @@ def _grid_figures(runs, spec) -> tuple[list[Figure], list[str]]:
         seen.add(key)
         try:
             gen = resolve_generator(ck["path"], ck["generator"])[0]
-            img = figure(gen, spec, name=run.label)
+            grids = model_grids(gen, spec, name=run.label)
         except OmnibenchError as exc:
             msg = f"no qualitative grid for '{run.label}': {exc}"
             print(f"omnibench report: warning: {msg}", file=sys.stderr)
             warnings.append(msg)
             continue
-        buf = io.BytesIO()
-        img.save(buf, format="PNG")
-        figs.append(Figure(run.label, buf.getvalue(),
+        models.append(grids)
+        figs.append(Figure(run.label, png(grids_figure(grids, spec)),
                            f"rows: identities (seed {spec.seed}); top: camera views; bottom: expressions"))
+    if len(models) > 1:
+        figs.insert(0, Figure("all models side by side", png(comparison_figure(models, spec)),
+                              f"rows: models; identity #1 of seed {spec.seed} (the same latent, shape, cameras and "
+                              "expressions for every model)"))
     return figs, warnings
 
 

@@ -132,9 +132,10 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def labelled_panel(grid: np.ndarray, title: str, col_titles: list[str], n_rows: int, min_cell: int = 96) -> Image.Image:
+def labelled_panel(grid: np.ndarray, title: str, col_titles: list[str], n_rows: int, min_cell: int = 96,
+                   row_titles: list[str] | None = None) -> Image.Image:
     """The grid (nearest-neighbour upscaled so cells are >= ``min_cell`` px) with a title line, column titles
-    above and identity numbers on the left."""
+    above and row titles on the left (default: identity numbers ``#1``, ``#2``, ...)."""
     h, w, _ = grid.shape
     cell_w = w // len(col_titles)
     k = max(1, math.ceil(min_cell / cell_w))
@@ -143,8 +144,9 @@ def labelled_panel(grid: np.ndarray, title: str, col_titles: list[str], n_rows: 
         pic = pic.resize((w * k, h * k), Image.Resampling.NEAREST)
     w, h, cell_w, cell_h = w * k, h * k, cell_w * k, (h // n_rows) * k
     font = _font(14)
-    left, top = 36, 44
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    row_titles = row_titles or [f"#{r + 1}" for r in range(n_rows)]
+    left, top = max(36, max(int(probe.textlength(t, font=font)) for t in row_titles) + 12), 44
     width = max(w + left + 4, int(probe.textlength(title, font=font)) + 8)
     img = Image.new("RGB", (width, h + top + 4), BACKGROUND)
     img.paste(pic, (left, top))
@@ -153,7 +155,7 @@ def labelled_panel(grid: np.ndarray, title: str, col_titles: list[str], n_rows: 
     for i, t in enumerate(col_titles):
         d.text((left + i * cell_w + cell_w // 2, top - 4), t, fill=INK, font=font, anchor="mb")
     for r in range(n_rows):
-        d.text((left - 6, top + r * cell_h + cell_h // 2), f"#{r + 1}", fill=INK, font=font, anchor="rm")
+        d.text((left - 6, top + r * cell_h + cell_h // 2), row_titles[r], fill=INK, font=font, anchor="rm")
     return img
 
 
@@ -168,14 +170,59 @@ def stack(panels: list[Image.Image], gap: int = 12) -> Image.Image:
     return img
 
 
-def figure(gen: Generator, spec: GridSpec, name: str = "") -> Image.Image:
-    """Views panel above expressions panel, both labelled."""
+@dataclass
+class ModelGrids:
+    """One model's view and expression grids (:func:`view_grid`, :func:`expression_grid`) under one spec."""
+
+    name: str
+    views: np.ndarray
+    view_titles: list[str]
+    expressions: np.ndarray
+    expression_titles: list[str]
+
+
+def model_grids(gen: Generator, spec: GridSpec, name: str = "") -> ModelGrids:
     views, vt = view_grid(gen, spec)
     exprs, et = expression_grid(gen, spec)
-    who = f"{name}: " if name else ""
+    return ModelGrids(name, views, vt, exprs, et)
+
+
+def grids_figure(g: ModelGrids, spec: GridSpec) -> Image.Image:
+    """Views panel above expressions panel, both labelled."""
+    who = f"{g.name}: " if g.name else ""
     return stack([
-        labelled_panel(views, f"{who}identities (rows) across camera views", vt, spec.n_ids),
-        labelled_panel(exprs, f"{who}identities (rows) across expressions and jaw, frontal camera", et, spec.n_ids),
+        labelled_panel(g.views, f"{who}identities (rows) across camera views", g.view_titles, spec.n_ids),
+        labelled_panel(g.expressions, f"{who}identities (rows) across expressions and jaw, frontal camera",
+                       g.expression_titles, spec.n_ids),
+    ])
+
+
+def figure(gen: Generator, spec: GridSpec, name: str = "") -> Image.Image:
+    """Views panel above expressions panel, both labelled."""
+    return grids_figure(model_grids(gen, spec, name), spec)
+
+
+def _identity_row(grid: np.ndarray, n_ids: int, identity: int, cell: int, cols: int) -> np.ndarray:
+    """Row ``identity`` of a grid, resized (nearest) so its cells are ``cell`` px."""
+    h = grid.shape[0] // n_ids
+    row = Image.fromarray(grid[identity * h:(identity + 1) * h])
+    return np.asarray(row.resize((cell * cols, cell), Image.Resampling.NEAREST))
+
+
+def comparison_figure(models: list[ModelGrids], spec: GridSpec, identity: int = 0) -> Image.Image:
+    """Every model side by side: identity ``identity`` of each model's grids (the same ``z``, shape, cameras and
+    expressions for all, as the grids are drawn from ``spec`` alone), one row per model; models of different
+    resolutions are shown at the largest."""
+    cell = max(m.views.shape[0] // spec.n_ids for m in models)
+    names = [m.name for m in models]
+    views = np.concatenate([_identity_row(m.views, spec.n_ids, identity, cell, len(m.view_titles)) for m in models])
+    exprs = np.concatenate([_identity_row(m.expressions, spec.n_ids, identity, cell, len(m.expression_titles))
+                            for m in models])
+    return stack([
+        labelled_panel(views, f"identity #{identity + 1}, every model (rows) across camera views",
+                       models[0].view_titles, len(models), row_titles=names),
+        labelled_panel(exprs, f"identity #{identity + 1}, every model (rows) across expressions and jaw, frontal camera",
+                       models[0].expression_titles, len(models), row_titles=names),
     ])
 
 

@@ -69,3 +69,19 @@ def test_builtin_generators(tmp_path, name):
     with Image.open(out) as im:
         arr = np.asarray(im.convert("RGB"))
     assert arr.std() > 5  # not a blank canvas
+
+
+def test_comparison_figure_shows_every_model_with_the_same_latents_and_controls():
+    """Identity #1 of each model's grids, one row per model: a model and itself give identical rows, and the
+    row of a model equals its own grid's first identity (upscaled)."""
+    spec = grids.GridSpec(n_ids=2, n_expressions=3)
+    a = grids.model_grids(ToyGenerator(), spec, "toy A")
+    b = grids.model_grids(ToyGenerator(), spec, "toy B")
+    r = ToyGenerator().resolution
+    assert np.array_equal(a.views, b.views)  # grids depend on the spec alone: same latents and controls
+    row = grids._identity_row(a.views, 2, 0, r, 5)
+    assert np.array_equal(row, a.views[:r])
+    fig = grids.comparison_figure([a, b], spec)
+    assert fig.width > 5 * 96 and fig.height > 2 * 2 * 96
+    arr = np.asarray(fig)
+    assert arr.std() > 0

@@ -23,6 +23,8 @@ def test_self_contained_with_table_plots_grids_provenance(tmp_path, capsys):
     assert html.count('alt="qualitative grid: toy"') == 1
     # the noise run's checkpoint is the built-in generator 'noise': it resolves, so it gets a grid, not a warning
     assert html.count('alt="qualitative grid: noise"') == 1 and "no qualitative grid" not in html
+    # with two models, a first figure shows them side by side
+    assert html.index('alt="qualitative grid: all models side by side"') < html.index('alt="qualitative grid: toy"')
     assert "<strong>5.63</strong><sup>*</sup>" in html  # the table with published baselines
     for needle in ("Provenance", "sha256", "protocol &#x27;full&#x27; v1", "git 0123456789abcdef", "torch 2.14.1"):
         assert needle in html
