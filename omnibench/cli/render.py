@@ -9,6 +9,12 @@ from pathlib import Path
 from omnibench.errors import OmnibenchError
 
 
+def _default_framing() -> str:
+    from omnibench.protocol import PROTOCOLS
+
+    return PROTOCOLS["quick"].camera.framing.name
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "render",
@@ -28,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--truncation", type=float, default=0.7, help="truncation psi, default 0.7")
     p.add_argument("--framing", default=None, choices=("v1", "ffhq"),
-                   help="camera framing (default: the generator's training framing if it records one, else v1)")
+                   help="camera framing (default: the generator's training framing if it records one, else the "
+                        "default quick protocol's)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
 
@@ -47,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     )
     gen = resolve_generator(args.ckpt, args.generator, args.device)[0]
     spec = GridSpec(n_ids=args.ids, yaws_deg=yaws, n_expressions=args.expressions, seed=args.seed,
-                    truncation_psi=args.truncation, framing=args.framing or getattr(gen, "framing", "v1"))
+                    truncation_psi=args.truncation, framing=args.framing or getattr(gen, "framing", None) or _default_framing())
     save_png(figure(gen, spec, name=Path(args.ckpt).name), out)
     print(f"wrote {out}", file=sys.stderr)
     if args.gif:

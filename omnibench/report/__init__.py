@@ -55,6 +55,21 @@ def _grid_figures(runs, spec) -> tuple[list[Figure], list[str]]:
     return figs, warnings
 
 
+def grid_framing(runs) -> str:
+    """The camera framing the runs' protocol renders with (the first run's; ``omnibench.cameras.FRAMINGS``), so
+    the grids show the models as the metrics saw them; "v1" when the result does not record a known one."""
+    from omnibench.protocol import CameraDistribution
+
+    cam = dict((runs[0].data["protocol"].get("settings") or {}).get("camera") or {})
+    if "look_at" in cam:
+        cam["look_at"] = tuple(cam["look_at"])
+    try:
+        framing = CameraDistribution(**cam).framing.name
+    except TypeError:
+        return "v1"
+    return framing if framing != "custom" else "v1"
+
+
 def build_report(
     paths: list[str], baselines: list[str] = (), grids: bool = True, images: list[str] = (),
     title: str = "omnibench report", n_ids: int = 3, seed: int = 0,
@@ -70,7 +85,7 @@ def build_report(
     plots = [Figure(k, png) for k, png in all_metric_figures(table).items()]
     inp = ReportInputs(runs, table, plots, title=title)
     if grids:
-        figs, warns = _grid_figures(runs, GridSpec(n_ids=n_ids, n_expressions=5, seed=seed))
+        figs, warns = _grid_figures(runs, GridSpec(n_ids=n_ids, n_expressions=5, seed=seed, framing=grid_framing(runs)))
         inp.grids.extend(figs)
         inp.warnings.extend(warns)
     for p in images:

@@ -58,3 +58,16 @@ def test_cli_malformed_run_exit_2(tmp_path, capsys):
     assert main(["report", str(FIX / "malformed.json"), "--out", str(tmp_path / "r.html")]) == 2
     assert "malformed.json" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_grids_render_with_the_runs_protocol_framing(tmp_path):
+    from omnibench.protocol import get_protocol
+    from omnibench.report import grid_framing
+    from omnibench.tables import load_runs
+
+    runs = load_runs(report_runs(tmp_path))
+    assert grid_framing(runs) == "v1"
+    runs[0].data["protocol"] = get_protocol("quick@2").summary()
+    assert grid_framing(runs) == "ffhq"
+    runs[0].data["protocol"]["settings"]["camera"]["radius"] = 3.0  # not a known framing
+    assert grid_framing(runs) == "v1"
