@@ -40,5 +40,6 @@ def register_all(registries: dict[str, Any]) -> None:
     metrics.register("aed", "metrics.control:AED", replace=True)
     metrics.register("asd", "metrics.control:ASD", replace=True)
     metrics.register("apd", "metrics.control:APD", replace=True)
+    metrics.register("akd", "metrics.akd:AKD", replace=True)
     if "estimators" in registries:
         register_estimators(registries["estimators"])
