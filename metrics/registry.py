@@ -11,6 +11,7 @@ from typing import Any
 BUILTIN_ESTIMATORS = {
     "regressor": "metrics.estimators.regressor:RegressorEstimator",
     "landmark-fit": "metrics.estimators.landmark_fit:LandmarkFitEstimator",
+    "deca": "metrics.estimators.deca:DecaEstimator",
 }
 
 
