@@ -12,6 +12,8 @@ BUILTIN_ESTIMATORS = {
     "regressor": "metrics.estimators.regressor:RegressorEstimator",
     "landmark-fit": "metrics.estimators.landmark_fit:LandmarkFitEstimator",
     "deca": "metrics.estimators.deca:DecaEstimator",
+    "emoca": "metrics.estimators.emoca:EmocaEstimator",
+    "smirk": "metrics.estimators.smirk:SmirkEstimator",
 }
 
 
