@@ -27,17 +27,16 @@ from typing import Any
 
 import torch
 
-from metrics.control_math import axis_angle_to_matrix, matrix_to_axis_angle
+from metrics.control_math import axis_angle_to_matrix, head_in_frontal_pose
 from metrics.estimators.landmarks import Landmarks2D, make_detector
 from metrics.intervals import ci95
-from omnibench.cameras import get_framing, project, split_camera
+from omnibench.cameras import get_framing, project
 from omnibench.errors import OmnibenchError
 from omnibench.metric_api import Metric, MetricContext, MetricResult
 from omnibench.registry import load_object
 
 GROUPS: dict[str, tuple[int, int]] = {"whole": (0, 68), "mouth": (48, 68), "eyes": (36, 48)}
 OUTER_EYE_CORNERS = (36, 45)  # iBUG: right eye outer corner (image left), left eye outer corner
-FRONTAL = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))  # cam2world rotation of a frontal camera
 
 
 @dataclass
@@ -51,13 +50,6 @@ class KeypointPairs:
     detected: torch.Tensor  # (N,) bool
     iod: torch.Tensor  # (N,) target inter-ocular distance, pixels
     detector: str
-
-
-def head_in_frontal_pose(camera: torch.Tensor) -> torch.Tensor:
-    """``(B, 3)`` axis-angle global pose under which a frontal camera sees the head as ``camera`` sees the
-    unrotated head: ``R_f R_c^T`` (``R_c``/``R_f`` the cam2world rotations); only its yaw matters here."""
-    c2w, _ = split_camera(camera.double())
-    return matrix_to_axis_angle(FRONTAL @ c2w[:, :3, :3].transpose(1, 2))
 
 
 def requested_landmarks(head: Any, shape: torch.Tensor, expression: torch.Tensor, pose: torch.Tensor,

@@ -74,6 +74,17 @@ def matrix_to_axis_angle(r: torch.Tensor) -> torch.Tensor:
     return q[:, 1:] * scale[:, None]
 
 
+FRONTAL = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))  # cam2world rotation looking along -z
+
+
+def head_in_frontal_pose(camera: torch.Tensor) -> torch.Tensor:
+    """``(B, 3)`` axis-angle global pose under which a frontal camera (looking along -z) sees the head as
+    ``camera (B, 25)`` sees the unrotated head: ``R_f R_c^T`` (cam2world rotations). Its y component is the head's
+    yaw in the picture (positive: nose toward +x, the subject's left)."""
+    c2w, _ = split_camera(camera.double())
+    return matrix_to_axis_angle(FRONTAL @ c2w[:, :3, :3].transpose(1, 2))
+
+
 def geodesic_degrees(r1: torch.Tensor, r2: torch.Tensor) -> torch.Tensor:
     """Angle (degrees) of the relative rotation ``r1^T r2`` for ``(N, 3, 3)`` rotation matrices."""
     rel = r1.transpose(-1, -2).double() @ r2.double()

@@ -11,6 +11,7 @@ from typing import Any
 BUILTIN_ESTIMATORS = {
     "regressor": "metrics.estimators.regressor:RegressorEstimator",
     "landmark-fit": "metrics.estimators.landmark_fit:LandmarkFitEstimator",
+    "photo-fit": "metrics.estimators.photo_fit:PhotoFitEstimator",
     "deca": "metrics.estimators.deca:DecaEstimator",
     "emoca": "metrics.estimators.emoca:EmocaEstimator",
     "smirk": "metrics.estimators.smirk:SmirkEstimator",

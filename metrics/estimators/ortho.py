@@ -28,12 +28,11 @@ from dataclasses import dataclass
 
 import torch
 
-from metrics.control_math import matrix_to_axis_angle
+from metrics.control_math import FRONTAL, matrix_to_axis_angle
 from metrics.estimators.fitting import fold_rigid_into_camera
 from omnibench.cameras import split_camera
 
 CROP_SIZE = 224
-FRONTAL = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))  # cam2world rotation looking along -z
 
 
 @dataclass(frozen=True)

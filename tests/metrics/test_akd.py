@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from metrics.akd import AKD, head_in_frontal_pose, per_sample_keypoint_distance, requested_landmarks
+from metrics.akd import AKD, per_sample_keypoint_distance, requested_landmarks
 from metrics.calibration.control import paired_difference_ci
-from metrics.control_math import axis_angle_to_matrix, matrix_to_axis_angle
+from metrics.control_math import axis_angle_to_matrix, head_in_frontal_pose, matrix_to_axis_angle
 from metrics.estimators.landmarks import Landmarks2D
 from omnibench.cameras import orbit_camera, project
 from omnibench.generators.base import Controls
