@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from metrics.control_math import axis_angle_to_matrix, head_in_frontal_pose
+from metrics.control_math import axis_angle_to_matrix, head_in_frontal_pose, matrix_to_axis_angle
 from metrics.estimators.landmarks import Landmarks2D, make_detector
 from metrics.intervals import ci95
 from omnibench.cameras import get_framing, project
@@ -56,25 +56,22 @@ def requested_landmarks(head: Any, shape: torch.Tensor, expression: torch.Tensor
                         camera: torch.Tensor, resolution: int, batch_size: int = 64) -> torch.Tensor:
     """Pixel landmarks ``(N, 68, 2)`` of the head model for the given controls seen by ``camera``.
 
-    The head is posed with the camera's view folded into its global rotation (so the dynamic contour
-    follows the silhouette the camera sees), then rotated back rigidly about the root joint, which leaves
-    every point where the requested pose puts it."""
+    The head is posed with the camera's view composed with its requested global rotation (so the dynamic
+    contour follows the silhouette the camera sees), then the view is undone rigidly about the root joint,
+    which leaves every point where the requested pose puts it."""
     n_s, n_e = int(head.n_shape), int(head.n_expression)
     out = []
     with torch.no_grad():
         for i in range(0, shape.shape[0], batch_size):
             sl = slice(i, i + batch_size)
             p = pose[sl].double().clone()
-            if float(p[:, 0:3].abs().max()) > 0:
-                raise OmnibenchError("akd expects the generator convention (global pose 0, head rotation in the camera)")
-            view = head_in_frontal_pose(camera[sl])
-            p[:, 0:3] = view
+            r = axis_angle_to_matrix(head_in_frontal_pose(camera[sl]))  # the view, as a rotation of the head
+            p[:, 0:3] = matrix_to_axis_angle(r @ axis_angle_to_matrix(p[:, 0:3]))  # any requested global pose kept
             dtype = head.template.dtype if hasattr(head, "template") else torch.float32
             res = head(shape=_fit(shape[sl], n_s).to(dtype), expression=_fit(expression[sl], n_e).to(dtype),
                        pose=p.to(dtype))
             if res.landmarks is None:
                 raise OmnibenchError(f"head model '{getattr(head, 'name', head)}' has no landmark embedding: akd needs one")
-            r = axis_angle_to_matrix(view)
             root = res.joints[:, 0].double()
             world = torch.einsum("bij,bkj->bki", r.transpose(1, 2), res.landmarks.double() - root[:, None]) + root[:, None]
             px, _ = project(world, camera[sl].double(), resolution)

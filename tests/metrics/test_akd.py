@@ -120,6 +120,12 @@ def test_contour_follows_the_view(head):
     back = torch.einsum("bij,bkj->bki", r.transpose(1, 2), turned.landmarks.double() - root[:, None]) + root[:, None]
     want, _ = project(back, cam.double(), RES)
     assert torch.allclose(t, want.float(), atol=1e-3)
+    # a requested global pose (a label bank's) is kept: static points equal the plain projection
+    p[:, 0:3] = torch.tensor([[0.1, 0.2, -0.05], [-0.1, 0.0, 0.1]])
+    t = requested_landmarks(head, s, e, p, cam, RES)
+    with torch.no_grad():
+        ref, _ = project(head(shape=s, expression=e, pose=p).landmarks.double(), cam.double(), RES)
+    assert torch.allclose(t[:, 17:], ref[:, 17:].float(), atol=1e-3)
 
 
 def _render_set(name: str, controls: Controls, head64, n: int) -> torch.Tensor:
