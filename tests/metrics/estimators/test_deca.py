@@ -194,4 +194,12 @@ def test_full_path_on_synthetic_renders_is_batch_independent(deca_tar, head):
     for f in ("shape", "expression", "pose", "camera"):
         assert torch.allclose(getattr(whole, f), torch.cat([getattr(p, f) for p in parts]), atol=1e-4), f
     assert est.describe()["detector"] == "dlib"
+    # the metrics' wiring: --option estimator=deca --option estimator.weights=... --option estimator.detector=dlib
+    from metrics.control import AED
+    from omnibench.memory_context import InMemoryContext, sample_set
+
+    ctx = InMemoryContext({"main": sample_set("main", images, controls)}, head=head, protocol="quick@2",
+                          options={"estimator": "deca", "estimator.weights": str(deca_tar), "estimator.detector": "dlib"})
+    r = AED().compute(ctx, "rmse")
+    assert r.n == n and r.failures == 0 and r.backbones["estimator"]["name"] == "deca"
     assert set(DECA_CODE) == {"shape", "tex", "expression", "global", "jaw", "cam", "light"}
