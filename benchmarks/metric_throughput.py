@@ -16,6 +16,12 @@
    pass over the generated and the real images, and asd/apd pay the FLAME estimator pass (in one
    ``evaluate`` with all metrics, kid reuses fid's features and asd/apd reuse aed's estimates).
 
+``--estimators regressor,landmark-fit,photo-fit,deca,emoca,smirk`` instead times each FLAME estimator's
+``estimate`` side by side on the same ``--n`` oracle renders (``--res`` px, the protocol's framing, batches of
+``--batch-size``): images/s per estimator in one run. ``deca``/``emoca``/``smirk`` run on randomly initialised
+weights written to a temporary folder in their formats (speed does not depend on the values; their real
+weights are the user's), ``smirk`` only when timm is installed.
+
 Images = what the metric reads: the sizes of the sample sets in its ``requires`` (quick: main 500,
 views 24 x 3 = 72, expr 24 x 3 = 72) plus the real set for fid/kid (quick: 500 + 500). images/s =
 images / metric seconds; the last column names the networks the metric used (aed/asd/apd are far
@@ -97,15 +103,91 @@ def _fmt_rate(r: float | None) -> str:
     return "-" if r is None else f"{r:.1f}"
 
 
-def format_table(rows: list[dict], skipped: dict[str, str]) -> str:
+def format_table(rows: list[dict], skipped: dict[str, str], first: str = "metric", last: str = "backbones") -> str:
     """Aligned ``metric  images  seconds  images/s  backbones`` lines, then the skipped metrics."""
-    w = max([len("metric")] + [len(row["metric"]) for row in rows] + [len(k) for k in skipped])
-    lines = [f"{'metric':<{w}}  {'images':>7}  {'seconds':>9}  {'images/s':>9}  backbones"]
+    w = max([len(first)] + [len(row["metric"]) for row in rows] + [len(k) for k in skipped])
+    lines = [f"{first:<{w}}  {'images':>7}  {'seconds':>9}  {'images/s':>9}  {last}"]
     for row in rows:
         lines.append(f"{row['metric']:<{w}}  {row['images']:>7}  {row['seconds']:>9.2f}  "
                      f"{_fmt_rate(row['images_per_s']):>9}  {', '.join(row.get('backbones') or []) or '-'}")
     lines += [f"{key:<{w}}  skipped: {why}" for key, why in skipped.items()]
     return "\n".join(lines)
+
+
+def _random_weights(name: str, folder: Path) -> str | None:
+    """A randomly initialised weights file in ``name``'s format (speed only), or None for shipped/fitted ones."""
+    import torch
+
+    if name == "deca":
+        from metrics.estimators.deca import ResnetCoder
+
+        torch.save({"E_flame": ResnetCoder(236).state_dict()}, folder / "deca_model.tar")
+        return str(folder / "deca_model.tar")
+    if name == "emoca":
+        from metrics.estimators.deca import ResnetCoder
+
+        state = {f"deca.E_flame.{k}": v for k, v in ResnetCoder(236).state_dict().items()}
+        state.update({f"deca.E_expression.{k}": v for k, v in ResnetCoder(53).state_dict().items()})
+        ckpt = folder / "emoca" / "detail" / "checkpoints" / "last.ckpt"
+        ckpt.parent.mkdir(parents=True)
+        torch.save({"state_dict": state}, ckpt)
+        return str(folder / "emoca")
+    if name == "smirk":
+        from metrics.estimators.smirk import SmirkNet
+
+        torch.save({f"smirk_encoder.{k}": v for k, v in SmirkNet().state_dict().items()}, folder / "SMIRK_em1.pt")
+        return str(folder / "SMIRK_em1.pt")
+    return None
+
+
+def estimator_main(args: argparse.Namespace) -> int:
+    """``--estimators``: images/s of each estimator's ``estimate`` on the same oracle renders."""
+    import time
+
+    import torch
+
+    from metrics.estimators import load_estimator, resolve_estimator_class
+    from omnibench.data.control_prior import sample_controls, sample_latents
+    from omnibench.errors import OmnibenchError
+    from omnibench.generators.oracle import OracleGenerator
+    from omnibench.heads import load_head_model
+    from omnibench.protocol import get_protocol
+
+    proto = get_protocol(args.protocol)
+    head = load_head_model("synthetic")
+    controls = sample_controls(args.n, proto.seed, head, framing=proto.camera.framing)
+    gen = OracleGenerator(head="synthetic", resolution=args.res)
+    images = gen.synthesize(sample_latents(args.n, proto.seed, gen.z_dim), controls.fit_layout(gen.flame_layout)).image_uint8()
+    rows, skipped = [], {}
+    with tempfile.TemporaryDirectory(prefix="omnibench-estimators-") as tmp:
+        for name in [e.strip() for e in args.estimators.split(",") if e.strip()]:
+            try:
+                opts: dict[str, Any] = {}
+                weights = _random_weights(name, Path(tmp))
+                if weights:
+                    opts["weights"] = weights
+                if resolve_estimator_class(name).uses_framing:
+                    opts["framing"] = proto.camera.framing.name
+                est = load_estimator(name, head, device=args.device, **opts)
+                est.estimate(images[:1])  # warm-up: detector and network loading are not timed
+            except (OmnibenchError, ImportError) as exc:
+                skipped[name] = str(exc)
+                continue
+            t0 = time.perf_counter()
+            found = 0
+            for i in range(0, args.n, args.batch_size):
+                found += int(est.estimate(images[i : i + args.batch_size]).detected.sum())
+            sec = time.perf_counter() - t0
+            rows.append({"metric": name, "images": args.n, "seconds": round(sec, 3), "images_per_s": _rate(args.n, sec),
+                         "backbones": [f"{found}/{args.n} detected"] + (["random weights"] if weights else [])})
+            print(f"  {name:<12} {args.n:>6} images {sec:9.2f} s", file=sys.stderr)
+    print(f"estimator throughput (oracle renders at {args.res} px, protocol {proto.name}, {args.device}, batch "
+          f"{args.batch_size}, torch threads {torch.get_num_threads()})")
+    print(format_table(rows, skipped, first="estimator", last="notes"))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"estimators": rows, "skipped": skipped, "n": args.n, "res": args.res},
+                                              indent=2) + "\n")
+    return 0
 
 
 def main() -> int:
@@ -117,7 +199,12 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=16, help="generator/metric batch size (evaluate's default)")
     ap.add_argument("--json", metavar="OUT", help="also write the table as JSON to OUT")
+    ap.add_argument("--estimators", help="comma list of FLAME estimators to time side by side instead of the metrics")
+    ap.add_argument("--n", type=int, default=16, help="--estimators: oracle renders to estimate (default 16)")
+    ap.add_argument("--res", type=int, default=128, help="--estimators: render resolution (default 128)")
     args = ap.parse_args()
+    if args.estimators:
+        return estimator_main(args)
 
     import torch
 

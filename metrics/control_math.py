@@ -53,6 +53,38 @@ def axis_angle_to_matrix(aa: torch.Tensor) -> torch.Tensor:
     return rodrigues(aa, cosine_form=True)
 
 
+def matrix_to_axis_angle(r: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, 3)`` rotation matrices -> ``(N, 3)`` axis-angle (radians, angle in [0, pi]), through the
+    unit quaternion (Shepperd's branch choice: stable at every angle)."""
+    r = r.double()
+    tr = r.diagonal(dim1=-2, dim2=-1).sum(-1)
+    cands = torch.stack([
+        torch.stack([1 + tr, r[:, 2, 1] - r[:, 1, 2], r[:, 0, 2] - r[:, 2, 0], r[:, 1, 0] - r[:, 0, 1]], -1),
+        torch.stack([r[:, 2, 1] - r[:, 1, 2], 1 + 2 * r[:, 0, 0] - tr, r[:, 0, 1] + r[:, 1, 0], r[:, 0, 2] + r[:, 2, 0]], -1),
+        torch.stack([r[:, 0, 2] - r[:, 2, 0], r[:, 0, 1] + r[:, 1, 0], 1 + 2 * r[:, 1, 1] - tr, r[:, 1, 2] + r[:, 2, 1]], -1),
+        torch.stack([r[:, 1, 0] - r[:, 0, 1], r[:, 0, 2] + r[:, 2, 0], r[:, 1, 2] + r[:, 2, 1], 1 + 2 * r[:, 2, 2] - tr], -1),
+    ], 1)  # (N, 4 candidates, wxyz), each 4 q_k q (largest |q_k| is best conditioned)
+    diag = torch.stack([1 + tr, 1 + 2 * r[:, 0, 0] - tr, 1 + 2 * r[:, 1, 1] - tr, 1 + 2 * r[:, 2, 2] - tr], -1)
+    q = cands[torch.arange(r.shape[0]), diag.argmax(-1)]
+    q = torch.nn.functional.normalize(q, dim=-1)
+    q = torch.where(q[:, :1] < 0, -q, q)
+    sin = q[:, 1:].norm(dim=-1)
+    angle = 2 * torch.atan2(sin, q[:, 0])
+    scale = torch.where(sin > 1e-12, angle / sin.clamp_min(1e-300), torch.full_like(sin, 2.0))
+    return q[:, 1:] * scale[:, None]
+
+
+FRONTAL = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))  # cam2world rotation looking along -z
+
+
+def head_in_frontal_pose(camera: torch.Tensor) -> torch.Tensor:
+    """``(B, 3)`` axis-angle global pose under which a frontal camera (looking along -z) sees the head as
+    ``camera (B, 25)`` sees the unrotated head: ``R_f R_c^T`` (cam2world rotations). Its y component is the head's
+    yaw in the picture (positive: nose toward +x, the subject's left)."""
+    c2w, _ = split_camera(camera.double())
+    return matrix_to_axis_angle(FRONTAL @ c2w[:, :3, :3].transpose(1, 2))
+
+
 def geodesic_degrees(r1: torch.Tensor, r2: torch.Tensor) -> torch.Tensor:
     """Angle (degrees) of the relative rotation ``r1^T r2`` for ``(N, 3, 3)`` rotation matrices."""
     rel = r1.transpose(-1, -2).double() @ r2.double()

@@ -11,6 +11,10 @@ from typing import Any
 BUILTIN_ESTIMATORS = {
     "regressor": "metrics.estimators.regressor:RegressorEstimator",
     "landmark-fit": "metrics.estimators.landmark_fit:LandmarkFitEstimator",
+    "photo-fit": "metrics.estimators.photo_fit:PhotoFitEstimator",
+    "deca": "metrics.estimators.deca:DecaEstimator",
+    "emoca": "metrics.estimators.emoca:EmocaEstimator",
+    "smirk": "metrics.estimators.smirk:SmirkEstimator",
 }
 
 
@@ -40,5 +44,6 @@ def register_all(registries: dict[str, Any]) -> None:
     metrics.register("aed", "metrics.control:AED", replace=True)
     metrics.register("asd", "metrics.control:ASD", replace=True)
     metrics.register("apd", "metrics.control:APD", replace=True)
+    metrics.register("akd", "metrics.akd:AKD", replace=True)
     if "estimators" in registries:
         register_estimators(registries["estimators"])

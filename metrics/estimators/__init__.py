@@ -3,9 +3,11 @@
 Built-ins, registered lazily in :data:`omnibench.metric_api.ESTIMATORS`:
 
 * ``regressor``    — small CNN trained on renders of the head model (the synthetic profile's default);
-* ``landmark-fit`` — 68 2D landmarks (face-alignment FAN, else dlib) + FLAME fitted by optimisation.
+* ``landmark-fit`` — 68 2D landmarks (face-alignment FAN, else dlib) + FLAME fitted by optimisation;
+* ``photo-fit``    — the same fit started from a camera placed by the landmarks (real photographs);
+* ``deca``, ``emoca``, ``smirk`` — the field's estimators rebuilt, on the user's weights files.
 
-External estimators (DECA, EMOCA, SMIRK, ...) plug in without touching omnibench: subclass
+Other estimators plug in without touching omnibench: subclass
 :class:`Estimator` and either pass ``--option estimator=package.module:Class`` or register the class under
 a name with an ``omnibench.metrics`` entry point (see ``docs/metrics-control.md``).
 """

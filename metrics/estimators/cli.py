@@ -87,7 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = s.add_parser("eval", help="errors of an estimator on held-out labelled images (JSON on stdout)")
     e.add_argument("--estimator", default="regressor", help="registry name or module:Class")
     e.add_argument("--head", default="synthetic")
-    e.add_argument("--weights", default=None, help="regressor weights (default: looked up by head sha256)")
+    e.add_argument("--weights", default=None, help="the estimator's weights (regressor default: looked up by head sha256; "
+                   "deca/emoca/smirk: your deca_model.tar, EMOCA model folder or .ckpt, SMIRK_em1.pt)")
     e.add_argument("--data", default=None, help="EG3D-style dataset folder (default: render --n oracle images)")
     e.add_argument("--n", type=int, default=256)
     e.add_argument("--res", type=int, default=64, help="render resolution when --data is not given")
@@ -252,13 +253,14 @@ def eval_main(args: Any) -> dict[str, Any]:
     head = load_head_model(args.head)
     from metrics.estimators import resolve_estimator_class
 
-    data = read_dataset(args.data) if args.data else read_dataset(
-        render_dataset(args.head, args.n, args.res, args.seed, workers=args.workers, progress=True,
-                       framing=args.framing))
+    data = read_dataset(args.data) if args.data else None
     options: dict[str, Any] = {"weights": args.weights} if args.weights else {}
     if resolve_estimator_class(args.estimator).uses_framing:
-        options["framing"] = data.framing.name
-    est = load_estimator(args.estimator, head, device=args.device, **options)
+        options["framing"] = data.framing.name if data is not None else args.framing
+    est = load_estimator(args.estimator, head, device=args.device, **options)  # bad weights fail before rendering
+    if data is None:
+        data = read_dataset(render_dataset(args.head, args.n, args.res, args.seed, workers=args.workers, progress=True,
+                                           framing=args.framing))
     if args.limit:
         data.images, data.controls = data.images[: args.limit], data.controls.index(slice(0, args.limit))
     t0 = time.time()

@@ -71,8 +71,7 @@ class LandmarkFitEstimator(Estimator):
         idx = torch.nonzero(detected).squeeze(1)
         if idx.numel() == 0:
             return out
-        zeros = torch.zeros(idx.numel())
-        cam0 = orbit_camera(zeros, zeros, self.radius, self.focal, self.look_at)
+        cam0 = self.initial_camera(points[idx], resolution)
         fit = self.fitter.fit_2d(points[idx], cam0, resolution)
         with torch.no_grad():
             root = self.head_model(shape=fit.shape, expression=fit.expression).joints[:, 0].float().cpu()
@@ -85,6 +84,12 @@ class LandmarkFitEstimator(Estimator):
         out.confidence[idx] = conf
         out.detected[idx] = ok
         return out
+
+    def initial_camera(self, points: torch.Tensor, resolution: int) -> torch.Tensor:
+        """The camera the fit starts from ``(B, 25)``, for pixel landmarks ``points (B, 68, 2)``: the framing's
+        frontal camera (the protocol's images are taken from it)."""
+        zeros = torch.zeros(points.shape[0])
+        return orbit_camera(zeros, zeros, self.radius, self.focal, self.look_at)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "sha256": None, "detector": self.detector_kind}
