@@ -14,7 +14,7 @@ from pathlib import Path
 from omnibench.assets import sha256_file
 from omnibench.errors import CheckpointError, OmnibenchError, suggest
 from omnibench.generators import GENERATORS
-from omnibench.generators.base import Generator, read_checkpoint_kind
+from omnibench.generators.base import CONTROL_NAMES, Generator, read_checkpoint_kind
 from omnibench.registry import load_object
 
 
@@ -72,6 +72,7 @@ def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cp
         "sha256": sha256_file(path) if path else None,
         "generator": gen.name,
         "description": gen.describe(),
+        "controls": [c for c in CONTROL_NAMES if c in gen.honoured_controls()],
     }
     return gen, info
 
