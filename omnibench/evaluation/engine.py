@@ -77,7 +77,7 @@ def evaluate(
     try:
         with _exact_float32():
             dev = info.device_for(device)
-            gen, ckpt_block = resolve_generator(ckpt, generator, dev)
+            gen, ckpt_block = resolve_generator(ckpt, generator, dev, options)
             if gen.resolution != proto.resolution:
                 native = gen.at_resolution(proto.resolution)
                 if native is not gen:

@@ -19,7 +19,7 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -117,6 +117,8 @@ class Generator(ABC):
     head_model: str | None = None  # name or path of the head model its FLAME controls refer to
     checkpoint_kind: str | None = None  # the ``kind`` its checkpoint files carry (None: takes no checkpoint)
     path: str | os.PathLike | None = None  # the checkpoint file this instance was loaded from, if any
+    # ``--option KEY=VALUE`` keys the generator reads (name -> one-line help); non-empty: ``load`` takes ``options``
+    options: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def load(cls, ckpt: str | None, device: str = "cpu") -> Generator:
