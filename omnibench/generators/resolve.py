@@ -112,19 +112,19 @@ def generator_class(spec: str) -> type[Generator]:
 def detect_generator(path: Path) -> type[Generator]:
     """The registered generator whose ``accepts(path)`` is true (torch-checkpoint kinds and, e.g., EG3D-family
     pickles recognised without executing them); a file nobody accepts raises naming its kind or why."""
-    try:
-        with warnings.catch_warnings():  # torch warns about plain pickles (e.g. EG3D snapshots) it then refuses
-            warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            kind, unreadable = read_checkpoint_kind(path), None
-    except CheckpointError as exc:  # not a torch file: a generator may still read it (an EG3D pickle)
-        kind, unreadable = None, exc
-    for name in GENERATORS.names():
+    with warnings.catch_warnings():  # torch warns about plain pickles (e.g. EG3D snapshots) it then refuses
+        warnings.filterwarnings("ignore", message="Detected pickle protocol")
         try:
-            cls = GENERATORS.get(name)
-            if cls.accepts(path):
-                return cls
-        except Exception:  # noqa: BLE001 - a broken plug-in must not hide the others
-            continue
+            kind, unreadable = read_checkpoint_kind(path), None
+        except CheckpointError as exc:  # not a torch file: a generator may still read it (an EG3D pickle)
+            kind, unreadable = None, exc
+        for name in GENERATORS.names():
+            try:
+                cls = GENERATORS.get(name)
+                if cls.accepts(path):
+                    return cls
+            except Exception:  # noqa: BLE001 - a broken plug-in must not hide the others
+                continue
     if unreadable is not None:
         raise unreadable
     if kind is None:

@@ -164,3 +164,8 @@ class ExprSpread(GroupSpread):
     controls = ("expression",)
     variants = {"expr": "expression set"}
     default_variant = "expr"
+
+    def compute(self, ctx, variant):
+        s = ctx.samples(variant)
+        per_group = s.images.double().reshape(s.n_groups, s.n_members, -1).std(dim=1).mean(dim=1).numpy()
+        return MetricResult(float(per_group.mean()), s.n_groups, details={"per_sample": per_group})

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from omnibench.cameras import EG3D_FOCAL
-from omnibench.errors import CheckpointError, OmnibenchError
+from omnibench.errors import CheckpointError, MissingAssetError, OmnibenchError
 from omnibench.generators.base import Controls, FlameLayout, Generator, GeneratorOutput
 from omnibench.generators.eg3d import checkout as co
 from omnibench.generators.eg3d.geometry import (
@@ -222,7 +222,11 @@ class Next3DGenerator(EG3DGenerator):
         from omnibench.heads import load_head_model
 
         spec = (options or {}).get("head") or "flame"
-        load_head_model(spec)  # a missing FLAME fails here, before the checkout is touched
+        try:  # a missing FLAME fails here, before the checkout is touched
+            load_head_model(spec)
+        except MissingAssetError as exc:
+            raise MissingAssetError(f"next3d builds its FLAME mesh with the user's FLAME 2020 model (--option "
+                                    f"head=PATH): {exc}") from None
         return super().load(ckpt, device, options)  # type: ignore[return-value]
 
     def mesh(self, controls: Controls) -> torch.Tensor:

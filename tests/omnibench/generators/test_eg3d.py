@@ -20,13 +20,7 @@ from omnibench.generators.eg3d.geometry import METRES_PER_UNIT, place_on_orbit, 
 from omnibench.generators.eg3d.scan import cached_scan, scan_pickle
 from omnibench.generators.resolve import resolve_generator
 from omnibench.protocol import PROTOCOLS, SetSize, get_protocol
-from tests.omnibench.generators.eg3d_checkouts import (
-    SIDE_EFFECT,
-    build_pickle,
-    forget_checkouts,
-    make_checkout,
-    set_injection,
-)
+from tests.omnibench.generators.eg3d_checkouts import forget_checkouts
 
 # the quick protocol's v2 (FFHQ-framed) cameras at the stand-in's 32 px, with few samples
 EG3D_TINY = dataclasses.replace(get_protocol("quick@2"), name="eg3d-tiny", resolution=32, main=SetSize(6),
@@ -35,32 +29,7 @@ METRICS = ["tests.omnibench.fakes:MeanPixel", "tests.omnibench.fakes:ExprSpread"
 REAL_REPO = os.environ.get(co.ENV_REPO)  # a real EG3D checkout named by the user: the opt-in test below
 
 
-@pytest.fixture(scope="session")
-def eg3d_files(tmp_path_factory):
-    """Stand-in checkouts and pickles: ``eg3d`` (clean), ``side`` (a pickle whose stored source writes the file
-    named by $STANDIN_SIDE_EFFECT when executed; the checkout itself is clean again), ``stylegan2`` (another
-    family), ``next3d``, ``truncated``."""
-    root = tmp_path_factory.mktemp("eg3d")
-    f = {"root": root, "repo": make_checkout(root / "eg3d")}
-    f["pkl"] = build_pickle(f["repo"], root / "snapshot.pkl")
-    f["side_repo"] = make_checkout(root / "side", inject=SIDE_EFFECT)
-    f["side_pkl"] = build_pickle(f["side_repo"], root / "side.pkl")
-    set_injection(f["side_repo"], "eg3d", "")  # the user's checkout is clean; only the pickle carries the code
-    f["stylegan2"] = build_pickle(f["repo"], root / "stylegan2.pkl", "stylegan2")
-    n3 = make_checkout(root / "next3d", "next3d")
-    f["next3d"] = build_pickle(n3, root / "next3d.pkl", "next3d")
-    data = f["pkl"].read_bytes()
-    (root / "truncated.pkl").write_bytes(data[: len(data) // 2])
-    f["truncated"] = root / "truncated.pkl"
-    return f
-
-
-@pytest.fixture(autouse=True)
-def _one_checkout_per_test(monkeypatch):
-    monkeypatch.delenv(co.ENV_REPO, raising=False)
-    forget_checkouts()
-    yield
-    forget_checkouts()
+pytestmark = pytest.mark.usefixtures("one_checkout_per_test")
 
 
 def _load(path, **options):
