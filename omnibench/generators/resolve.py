@@ -114,6 +114,7 @@ def detect_generator(path: Path) -> type[Generator]:
     pickles recognised without executing them); a file nobody accepts raises naming its kind or why."""
     with warnings.catch_warnings():  # torch warns about plain pickles (e.g. EG3D snapshots) it then refuses
         warnings.filterwarnings("ignore", message="Detected pickle protocol")
+        warnings.filterwarnings("ignore", message=".*looks like a TorchScript archive")
         try:
             kind, unreadable = read_checkpoint_kind(path), None
         except CheckpointError as exc:  # not a torch file: a generator may still read it (an EG3D pickle)
