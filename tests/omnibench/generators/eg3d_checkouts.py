@@ -46,10 +46,11 @@ def _current(text: str) -> str:
     return text[start + len("# injected by the tests\n"):end]
 
 
-def build_pickle(checkout: Path, out: Path, family: str = "eg3d", seed: int = 0) -> Path:
+def build_pickle(checkout: Path, out: Path, family: str = "eg3d", seed: int = 0, size: str = "small",
+                 ballast_mb: int = 0) -> Path:
     """Run ``make_pickle.py`` in a subprocess (the checkout's modules never enter this process)."""
-    subprocess.run([sys.executable, str(STANDIN / "make_pickle.py"), str(checkout), str(out), family, str(seed)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run([sys.executable, str(STANDIN / "make_pickle.py"), str(checkout), str(out), family, str(seed), size,
+                    str(ballast_mb)], check=True, capture_output=True, text=True)
     return out
 
 
