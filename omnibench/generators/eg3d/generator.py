@@ -154,7 +154,7 @@ class EG3DGenerator(Generator):
         cams = place_on_orbit(controls.camera.float(), self.pivot, self.radius, self.focal)
         cond = cams if self.conditioning == "render" else frontal_camera(len(z), self.pivot, self.radius, self.focal)
         devices = [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []
-        images, depths = [], []
+        images, depths, masks = [], [], []
         for i in range(len(z)):
             one = controls.index(slice(i, i + 1))
             with torch.random.fork_rng(devices=devices):
@@ -166,7 +166,11 @@ class EG3DGenerator(Generator):
             depth = torch.nn.functional.interpolate(depth[:, None], size=image.shape[-2:], mode="nearest")[:, 0]
             images.append(image)
             depths.append(depth)
-        return GeneratorOutput(image=torch.cat(images), depth=torch.cat(depths), mask=None)
+            if "image_mask" in out:  # OmniAvatar's accumulated opacity; EG3D and Next3D return none
+                masks.append(torch.nn.functional.interpolate(out["image_mask"].float().cpu(), size=image.shape[-2:],
+                                                             mode="bilinear", align_corners=False)[:, 0].clamp(0, 1))
+        mask = torch.cat(masks) if len(masks) == len(images) else None
+        return GeneratorOutput(image=torch.cat(images), depth=torch.cat(depths), mask=mask)
 
     def render(self, z: torch.Tensor, camera: torch.Tensor, cond: torch.Tensor, controls: Controls,
                truncation_psi: float) -> dict[str, torch.Tensor]:
@@ -184,7 +188,9 @@ class EG3DGenerator(Generator):
             "conditioning": self.conditioning, "seed_rule": SEED_RULE,
             "image": "(x + 1) / 2 clamped to [0, 1]",
             "depth": "expected ray distance * cos(angle to axis) * metres_per_unit + axial camera offset, nearest "
-                     "upsampling", "mask": None,
+                     "upsampling",
+            "mask": "the model's image_mask (accumulated opacity), bilinear, clamped" if self.family == "omniavatar"
+                    else None,
         }
 
 

@@ -80,4 +80,13 @@ def test_omniavatar_release_switches_and_layout(eg3d_files):
     one, two = gen.G(z, cam, noise_mode="const")["image"], gen.G(z, cam, noise_mode="const")["image"]
     assert torch.equal(one, two)
     smile = Controls(c.camera, c.shape, c.expression * 3, c.pose)
-    assert not torch.equal(gen.synthesize(z, c).image, gen.synthesize(z, smile).image)
+    out = gen.synthesize(z, c)
+    assert not torch.equal(out.image, gen.synthesize(z, smile).image)
+    # the release returns its accumulated opacity: the adapter's mask, upsampled to the image
+    from omnibench.generators.eg3d.geometry import place_on_orbit
+
+    model_cam = torch.cat([place_on_orbit(c.camera, gen.pivot, gen.radius, gen.focal), f], 1)
+    raw = gen.G.synthesis(gen.G.mapping(z, model_cam), model_cam, noise_mode="const")["image_mask"]
+    assert out.mask.shape == (1, 32, 32) and 0 <= float(out.mask.min()) and float(out.mask.max()) <= 1
+    expected = torch.nn.functional.interpolate(raw, size=(32, 32), mode="bilinear", align_corners=False)[:, 0]
+    assert torch.allclose(out.mask, expected.clamp(0, 1), atol=1e-5)  # frontal conditioning = this camera

@@ -46,10 +46,11 @@ class TriPlaneGenerator(torch.nn.Module):
         n = neural_rendering_resolution or self.neural_rendering_resolution
         origins, dirs = self.ray_sampler(cam2world, intrinsics, n)
         planes = self.backbone.synthesis(ws).view(len(ws), 3, PLANE_CHANNELS, PLANE_RES, PLANE_RES)
-        rgb, depth, _ = self.renderer(planes, self.decoder, origins, dirs, self.rendering_kwargs, flame)
+        rgb, depth, opacity = self.renderer(planes, self.decoder, origins, dirs, self.rendering_kwargs, flame)
         rgb_image = rgb.permute(0, 2, 1).reshape(-1, 3, n, n)
         sr_image = self.superresolution(rgb_image, ws, noise_mode=synthesis_kwargs.get("noise_mode", "random"))
-        return {"image": sr_image, "image_raw": rgb_image, "image_depth": depth.reshape(-1, 1, n, n)}
+        mask = opacity.reshape(-1, 1, n, n) * (1 + 2 * 0.001) - 0.001
+        return {"image": sr_image, "image_raw": rgb_image, "image_depth": depth.reshape(-1, 1, n, n), "image_mask": mask}
 
     def forward(self, z, c, truncation_psi=1, truncation_cutoff=None, neural_rendering_resolution=None,
                 update_emas=False, cache_backbone=False, use_cached_backbone=False, **synthesis_kwargs):
