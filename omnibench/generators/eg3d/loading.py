@@ -1,7 +1,8 @@
 """Two ways to turn a scanned EG3D-family pickle into a generator module, chosen explicitly by the user.
 
 * :func:`rebuild` (the default): build the generator class *from the user's checkout* with the constructor
-  arguments stored in the pickle, then load the tensors read by :mod:`.scan`; no code stored in the pickle runs.
+  arguments stored in the pickle, then load the tensors read by :mod:`.scan` (parameters and buffers into the
+  module, tensors it kept as plain attributes onto it); no code stored in the pickle runs.
 * :func:`load_trusted` (``--option trust_code=true``): the checkout's own ``legacy.load_network_pkl``, which
   executes the module sources stored in the pickle (what EG3D's scripts do).
 """
@@ -61,8 +62,12 @@ def rebuild(path: str, checkout: Checkout, default_module: str, key: str = "G_em
     for name in COPIED_ATTRIBUTES:
         if name in net.attrs:
             setattr(G, name, _native(net.attrs[name], dict if name == "rendering_kwargs" else easydict))
+    plain = {k: v for k, v in stored.state.items()  # tensors kept as plain attributes (e.g. Next3D's uv_face_mask)
+             if not k.startswith("_") and isinstance(v, torch.Tensor) and k not in tensors}
+    for name, value in plain.items():
+        setattr(G, name, value)
     facts = {"class_module": checkout.module_file(module_name), "source_identical_to_pickle": identical,
-             "tensors": len(tensors)}
+             "tensors": len(tensors), "plain_tensor_attributes": sorted(plain)}
     return G, facts
 
 

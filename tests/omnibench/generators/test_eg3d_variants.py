@@ -28,6 +28,7 @@ def test_next3d_is_detected_and_declares_its_controls(eg3d_files):
     d = gen.describe()
     assert d["family"] == "next3d" and d["head"]["spec"] == HEAD and d["load"] == "rebuild"
     assert d["class_module"] == "training_avatar_texture/triplane_next3d.py"
+    assert d["plain_tensor_attributes"] == ["uv_face_mask"]
 
 
 def test_next3d_mesh_packing(eg3d_files):
@@ -49,6 +50,20 @@ def test_next3d_mesh_packing(eg3d_files):
     open_jaw.pose[:, 6] = 0.35
     assert not torch.equal(a.image, gen.synthesize(z, open_jaw).image)  # the mesh reaches the image
     assert torch.equal(a.image[1:], gen.synthesize(z[1:], c.index(slice(1, 2))).image)
+
+
+def test_next3d_rebuilt_equals_trusted(eg3d_files):
+    """The stand-in's constructor draws a random plain tensor (uv_face_mask): only copying the stored one makes
+    the rebuilt generator render what the trusted unpickling renders."""
+    from tests.omnibench.generators.eg3d_checkouts import forget_checkouts
+
+    z = torch.randn(2, 16, generator=torch.Generator().manual_seed(4))
+    c = _controls([0.0, -0.2])
+    c.expression[:, :4] = 0.8
+    rebuilt = _next3d(eg3d_files)[0].synthesize(z, c)
+    forget_checkouts()
+    trusted = _next3d(eg3d_files, trust_code="true")[0].synthesize(z, c)
+    assert torch.equal(rebuilt.image, trusted.image) and torch.equal(rebuilt.depth, trusted.depth)
 
 
 def test_next3d_expression_metric_applies(eg3d_files, fresh_cache, monkeypatch):

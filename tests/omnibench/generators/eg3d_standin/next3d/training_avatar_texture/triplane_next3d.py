@@ -32,6 +32,7 @@ class TriPlaneGenerator(torch.nn.Module):
         self.decoder = OSGDecoder(PLANE_CHANNELS, {"decoder_output_dim": 3})
         self.neural_rendering_resolution = 32
         self.rendering_kwargs = rendering_kwargs
+        self.uv_face_mask = torch.rand(1, 1, 8, 8)  # a plain tensor attribute, as Next3D's (read from a file there)
 
     def mapping(self, z, c, truncation_psi=1, truncation_cutoff=None, update_emas=False):
         c = c[:, :25]  # remove expression labels
@@ -48,7 +49,7 @@ class TriPlaneGenerator(torch.nn.Module):
         origins, dirs = self.ray_sampler(cam2world, intrinsics, n)
         lmk = v[:, N_VERTICES:]
         mesh = torch.cat([v[:, :N_VERTICES].mean(1), lmk[:, 48:60].mean(1), lmk[:, 57] - lmk[:, 51]], 1)
-        code = torch.tanh(self.mesh_code(mesh * 20))
+        code = torch.tanh(self.mesh_code(mesh * 20)) * self.uv_face_mask.mean() * 2
         planes = self.backbone.synthesis(ws) + self.texture_backbone.synthesis(ws) * 0.5
         planes = planes + code[:, :, None, None]
         planes = planes.view(len(planes), 3, PLANE_CHANNELS, PLANE_RES, PLANE_RES)
