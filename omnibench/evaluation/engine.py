@@ -202,7 +202,8 @@ def split_not_applicable(chosen: Chosen, gen: Generator) -> tuple[Chosen, dict[s
         if not missing:
             run.append((key, cls, variant))
             continue
-        na[key] = not_applicable_entry(cls, variant, f"generator '{gen.name}' ignores the {', '.join(missing)} "
+        names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+        na[key] = not_applicable_entry(cls, variant, f"generator '{gen.name}' ignores the {names} "
                                                      f"control{'s' if len(missing) > 1 else ''} this metric measures")
     return run, na
 
