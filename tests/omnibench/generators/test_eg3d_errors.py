@@ -80,3 +80,18 @@ def test_next3d_without_flame(capsys, tmp_path, eg3d_files):
     line = _fails(capsys, tmp_path, eg3d_files["next3d"], "--option", f"repo={eg3d_files['next3d_repo']}",
                   match="FLAME")
     assert "--option head=PATH" in line and "OMNIBENCH_FLAME" in line
+
+
+def test_missing_package_named_before_anything_runs(capsys, tmp_path, eg3d_files):
+    """A stored source importing a package this environment lacks (as Next3D's imports pytorch3d): the
+    recognition step names it, and no checkout module is imported."""
+    import sys
+
+    from tests.omnibench.generators.eg3d_checkouts import build_pickle, make_checkout
+
+    inject = "try:\n    import absent_pkg_for_omnibench_tests  # noqa: F401\nexcept ImportError:\n    pass\n"
+    repo = make_checkout(tmp_path / "needs-pkg", inject=inject)
+    pkl = build_pickle(repo, tmp_path / "needs-pkg.pkl")
+    _fails(capsys, tmp_path, pkl, "--option", f"repo={repo}",
+           match="absent_pkg_for_omnibench_tests is not installed; the eg3d pickle imports it")
+    assert "training" not in sys.modules and "torch_utils" not in sys.modules
