@@ -32,7 +32,7 @@ from omnibench.evaluation.provenance import (
     not_applicable_entry,
     real_block,
 )
-from omnibench.generators.base import CONTROL_NAMES, Generator
+from omnibench.generators.base import CONTROL_NAMES, Generator, check_controls
 from omnibench.generators.resolve import resolve_generator
 from omnibench.metric_api import DEFAULT_BATCH_SIZE, Metric, resolve_metrics
 from omnibench.protocol import SET_NAMES, Protocol, get_protocol
@@ -198,7 +198,8 @@ def split_not_applicable(chosen: Chosen, gen: Generator) -> tuple[Chosen, dict[s
     run: Chosen = []
     na: dict[str, dict] = {}
     for key, cls, variant in chosen:
-        missing = [c for c in CONTROL_NAMES if c in cls.required_controls(variant) and c not in honoured]
+        required = check_controls(cls.required_controls(variant), f"metric '{key}'")
+        missing = [c for c in CONTROL_NAMES if c in required and c not in honoured]
         if not missing:
             run.append((key, cls, variant))
             continue

@@ -23,21 +23,23 @@ from typing import Any, ClassVar
 
 import torch
 
-from omnibench.errors import CheckpointError
+from omnibench.errors import CheckpointError, OmnibenchError
 from omnibench.fileio import atomic_torch_save
 from omnibench.heads.loader import POSE_DIM  # FLAME axis-angle pose [global|neck|jaw|leye|reye]
 
 # The controls a generator may honour (``Generator.controls``) and a metric may need
-# (``Metric.required_controls``): the camera, FLAME shape and expression, and the four parts of the FLAME pose.
+# (``Metric.required_controls``): the camera, FLAME shape and expression, and the four parts of the FLAME pose
+# (global_pose = pose[0:3], neck = pose[3:6], jaw = pose[6:9], eyes = pose[9:15]).
 CONTROL_NAMES: tuple[str, ...] = ("camera", "shape", "expression", "global_pose", "neck", "jaw", "eyes")
-POSE_CONTROLS: tuple[str, ...] = ("global_pose", "neck", "jaw", "eyes")  # pose[0:3], [3:6], [6:9], [9:15]
 
 
 def check_controls(names: frozenset[str] | set[str] | tuple[str, ...], owner: str) -> frozenset[str]:
-    """``names`` as a frozenset after checking each is one of :data:`CONTROL_NAMES`."""
+    """``names`` as a frozenset after checking each is one of :data:`CONTROL_NAMES` (a plug-in declaring
+    another name raises :class:`OmnibenchError` naming it)."""
     unknown = sorted(set(names) - set(CONTROL_NAMES))
     if unknown:
-        raise ValueError(f"{owner}: unknown control(s) {unknown}; known: {', '.join(CONTROL_NAMES)}")
+        raise OmnibenchError(f"{owner} declares unknown control(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(CONTROL_NAMES)}")
     return frozenset(names)
 
 

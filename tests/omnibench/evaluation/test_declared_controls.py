@@ -3,6 +3,7 @@ reason) in the result file and in tables, and its sample set is never generated.
 
 import pytest
 
+from omnibench.errors import OmnibenchError
 from omnibench.evaluation import evaluate
 from omnibench.generators.base import CONTROL_NAMES, Generator
 from omnibench.metric_api import METRICS, load_metric_plugins
@@ -56,7 +57,7 @@ def test_unknown_control_name_is_refused():
         def synthesize(self, z, controls, truncation_psi=1.0):
             raise AssertionError
 
-    with pytest.raises(ValueError, match="unknown control"):
+    with pytest.raises(OmnibenchError, match="generator 'odd' declares unknown control.s. hair"):
         Odd().honoured_controls()
 
 
