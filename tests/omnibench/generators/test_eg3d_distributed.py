@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.usefixtures("one_checkout_per_test")
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.slow  # two torchrun ranks over quick@2's 500 samples; test_eg3d's per-sample tests cover the property
+@pytest.mark.timeout(900)
 def test_one_vs_two_processes(eg3d_files, tmp_path, fresh_cache, monkeypatch, capsys):
     args = ["evaluate", "--no-progress", "--ckpt", str(eg3d_files["pkl"]), "--option", f"repo={eg3d_files['repo']}",
             "--protocol", "quick@2", "--batch-size", "24", "--metrics", "tests.omnibench.fakes:MeanPixel"]
