@@ -207,6 +207,7 @@ class AED(_CoefficientMetric):
 
     name = "aed"
     field = "expression"
+    controls = ("expression",)
     cap = EXPRESSION_CAP
     variants = {
         "rmse": "RMSE over all entries of the first min(given, estimated, 50) expression coefficients (Next3D)",
@@ -221,6 +222,7 @@ class ASD(_CoefficientMetric):
 
     name = "asd"
     field = "shape"
+    controls = ("shape",)
     cap = SHAPE_CAP
     variants = {
         "rmse": "RMSE over all entries of the first min(given, estimated, 100) shape coefficients",
@@ -241,6 +243,12 @@ class APD(_ControlMetric):
         "camera": "mean geodesic angle (degrees) between given and estimated head-in-camera rotation",
     }
     units = {"rmse": "rad", "l1": "rad", "jaw": "rad", "camera": "deg"}
+
+    @classmethod
+    def required_controls(cls, variant: str) -> frozenset[str]:
+        """neck + jaw (``rmse``, ``l1``), the jaw (``jaw``) or the camera (``camera``: protocols draw the
+        global pose as zero, so the head-in-camera rotation is the camera's)."""
+        return frozenset({"jaw": ("jaw",), "camera": ("camera",)}.get(variant, ("neck", "jaw")))
 
     def per_sample(self, ctx: MetricContext, pairs: ControlPairs, variant: str, estimate: FlameEstimate) -> tuple[torch.Tensor, dict[str, Any]]:
         g = pairs.given

@@ -211,6 +211,7 @@ class IdViews(_IdentityMetric):
 
     name = "id-views"
     requires = ("views",)
+    controls = ("camera",)
     sample_set = "views"
     variants = _variants("between views of one latent")
 
@@ -220,5 +221,6 @@ class IdExpr(_IdentityMetric):
 
     name = "id-expr"
     requires = ("expr",)
+    controls = ("expression",)
     sample_set = "expr"
     variants = _variants("between expressions of one latent")

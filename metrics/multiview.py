@@ -190,6 +190,7 @@ class MvReproj(Metric):
     version = 1
     higher_is_better = False
     requires = ("views",)
+    controls = ("camera",)
     variants = {
         "photo": "mean |RGB_A - RGB_B| (images in [0,1]) of A's pixels reprojected into B with A's depth",
         "depth": "mean |z_AB - depth_B| in metres of A's pixels reprojected into B",
@@ -348,6 +349,7 @@ class Geometry(Metric):
     version = 1
     higher_is_better = False
     requires = ("views",)
+    controls = ("camera", "shape", "expression")  # the surface is compared with the mesh of the given controls
     unit = "m"
     variants = {
         "mean": "mean point-to-mesh distance (m) of the face-region surface points, averaged over images",

@@ -94,7 +94,7 @@ class MetricComparison:
     current_half: float | None
     tolerance: float | None
     tolerance_text: str
-    status: str  # improved | unchanged | within tolerance | regressed | missing | failed | new | no value
+    status: str  # improved | unchanged | within tolerance | regressed | missing | failed | new | no value | not applicable
 
     @property
     def worse(self) -> float | None:
@@ -177,6 +177,10 @@ def compare_results(
             tval, ttext = _tolerance(tol.rule(name), b, bh)
         if cm is None:
             status = "missing"
+        elif cm.get("not_applicable") and bm.get("not_applicable"):
+            status = "not applicable"
+        elif cm.get("not_applicable"):
+            status = "failed" if b is not None else "not applicable"
         elif b is None:
             status = "new" if c is not None else "no value"
         elif c is None:
@@ -209,6 +213,7 @@ _ICON = {
     "regressed": "❌ regressed", "missing": "❌ missing", "failed": "❌ failed (no value)",
     "within tolerance": "⚠️ worse, within tolerance", "improved": "✅ improved", "unchanged": "✅ unchanged",
     "new": "ℹ️ new", "no value": "ℹ️ no value in either",
+    "not applicable": "ℹ️ not applicable (the generator ignores a control it measures)",
 }
 
 

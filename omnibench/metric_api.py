@@ -134,7 +134,10 @@ class Metric(ABC):
 
     Class attributes: ``name``, ``version`` (bump on any change that moves numbers), ``higher_is_better``,
     ``variants`` (variant -> one-line definition), ``default_variant``, ``requires`` (sample-set names
-    the engine must generate: ``main``, ``views``, ``expr``; ``real`` for the real image set).
+    the engine must generate: ``main``, ``views``, ``expr``; ``real`` for the real image set), ``controls``
+    (the generator controls, names of :data:`omnibench.generators.base.CONTROL_NAMES`, its value measures;
+    variants needing others override :meth:`required_controls`). A generator that ignores one of them gets the
+    metric reported as not applicable, with the reason, instead of a number.
     """
 
     name: str = ""
@@ -143,7 +146,13 @@ class Metric(ABC):
     variants: dict[str, str] = {"default": ""}
     default_variant: str = "default"
     requires: tuple[str, ...] = ("main",)
+    controls: tuple[str, ...] = ()
     unit: str | None = None
+
+    @classmethod
+    def required_controls(cls, variant: str) -> frozenset[str]:
+        """The controls ``variant`` measures (default: :attr:`controls` for every variant)."""
+        return frozenset(cls.controls)
 
     @abstractmethod
     def compute(self, ctx: MetricContext, variant: str) -> MetricResult:

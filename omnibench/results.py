@@ -37,6 +37,7 @@ _METRIC = {
         "unit": {"type": "string"},
         "details": {"type": "object"},
         "seconds": {"type": "number", "minimum": 0},
+        "not_applicable": {"type": "string"},  # why the generator's controls make this metric meaningless
     },
 }
 

@@ -36,6 +36,7 @@ SUBCOMMANDS: dict[str, str] = {
     "table": "omnibench.cli.table",
     "compare": "omnibench.cli.compare",
     "render": "omnibench.cli.render",
+    "export": "omnibench.cli.export",
     "report": "omnibench.cli.report",
     "train": "omnibench.cli.train",
     "control-response": "omnibench.cli.control_response",

@@ -11,6 +11,8 @@ EPILOG = """examples:
   omnibench evaluate --ckpt noise --metrics fid,kid --protocol quick
   omnibench evaluate --ckpt runs/omniavatar.pt --protocol standard --real data/ffhq512 --device cuda
   omnibench evaluate --ckpt my.pkl --generator mylab.adapters:MyGenerator --metrics fid
+  omnibench evaluate --ckpt ffhq512-128.pkl --option repo=~/src/eg3d --protocol quick@2 --device cuda
+  omnibench evaluate --ckpt tiny.ts --protocol quick      # a file written by omnibench export
   torchrun --nproc_per_node 2 -m omnibench evaluate --ckpt oracle --protocol quick
 """
 
@@ -35,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="generator/metric batch size; never changes numbers")
     p.add_argument("--seed", type=int, help="override the protocol seed (recorded; changes the protocol hash)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="metric option, repeatable (e.g. estimator=landmark-fit, identity_backbone=arcface)")
+                   help="metric or generator option, repeatable (e.g. estimator=landmark-fit, identity_backbone=arcface; "
+                        "repo=PATH, trust_code=true for EG3D-family pickles: docs/real-checkpoints.md)")
     p.add_argument("--label", help="row label in tables (checkpoint.label); give runs of one model that differ only "
                                    "in training seed the same label and `omnibench table` averages them over seeds")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (also off when CI is set)")

@@ -25,7 +25,14 @@ from omnibench import distributed as D
 from omnibench.errors import CheckpointError, OmnibenchError
 from omnibench.evaluation.context import EvalContext
 from omnibench.evaluation.generation import GenerationError
-from omnibench.evaluation.provenance import environment, git_sha, metric_entry, real_block
+from omnibench.evaluation.provenance import (
+    environment,
+    git_sha,
+    metric_entry,
+    not_applicable_entry,
+    real_block,
+)
+from omnibench.generators.base import CONTROL_NAMES, Generator, check_controls
 from omnibench.generators.resolve import resolve_generator
 from omnibench.metric_api import DEFAULT_BATCH_SIZE, Metric, resolve_metrics
 from omnibench.protocol import SET_NAMES, Protocol, get_protocol
@@ -74,7 +81,7 @@ def evaluate(
     try:
         with _exact_float32():
             dev = info.device_for(device)
-            gen, ckpt_block = resolve_generator(ckpt, generator, dev)
+            gen, ckpt_block = resolve_generator(ckpt, generator, dev, options)
             if gen.resolution != proto.resolution:
                 native = gen.at_resolution(proto.resolution)
                 if native is not gen:
@@ -86,6 +93,8 @@ def evaluate(
                 if info.is_main:  # the default label bank is the synthetic real set: rank 0 builds it once
                     ctx.real_path  # noqa: B018
                 D.barrier(info)
+            requested = [key for key, _, _ in chosen]
+            chosen, not_applicable = split_not_applicable(chosen, gen)
             needs_real = any("real" in cls.requires for _, cls, _ in chosen)
             if needs_real and info.is_main:
                 ctx.real_set  # noqa: B018 - open and validate the real set before spending time on generation
@@ -97,7 +106,9 @@ def evaluate(
             ctx.end_collective()
             if not info.is_main:
                 return None
-            results, backbones = _run_metrics(chosen, ctx, skipped, explicit=metrics is not None)
+            results, backbones = _run_metrics(chosen, ctx, skipped, explicit=metrics is not None,
+                                              not_applicable=not_applicable)
+            results = {k: results[k] for k in requested if k in results}  # the order asked for
         ctx.timings["total"] = time.perf_counter() - t_start
         if label is not None:
             ckpt_block = {**ckpt_block, "label": str(label).strip()}
@@ -185,10 +196,30 @@ def _precheck(chosen: Chosen, ctx: EvalContext, skipped: dict[str, str], *, expl
     return kept
 
 
-def _run_metrics(chosen: Chosen, ctx: EvalContext, skipped: dict[str, str], *,
-                 explicit: bool) -> tuple[dict[str, dict], dict[str, dict]]:
-    """``(metric entries by result key, backbones by name)``; generation time is not billed to a metric."""
-    results: dict[str, dict] = {}
+def split_not_applicable(chosen: Chosen, gen: Generator) -> tuple[Chosen, dict[str, dict]]:
+    """``(metrics to run, result entries of those not applicable)``: a metric whose variant needs a control
+    the generator ignores (:meth:`Metric.required_controls` vs :meth:`Generator.honoured_controls`) is not run;
+    its entry has ``value`` null and ``not_applicable`` the reason."""
+    honoured = gen.honoured_controls()
+    run: Chosen = []
+    na: dict[str, dict] = {}
+    for key, cls, variant in chosen:
+        required = check_controls(cls.required_controls(variant), f"metric '{key}'")
+        missing = [c for c in CONTROL_NAMES if c in required and c not in honoured]
+        if not missing:
+            run.append((key, cls, variant))
+            continue
+        names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+        na[key] = not_applicable_entry(cls, variant, f"generator '{gen.name}' ignores the {names} "
+                                                     f"control{'s' if len(missing) > 1 else ''} this metric measures")
+    return run, na
+
+
+def _run_metrics(chosen: Chosen, ctx: EvalContext, skipped: dict[str, str], *, explicit: bool,
+                 not_applicable: dict[str, dict] | None = None) -> tuple[dict[str, dict], dict[str, dict]]:
+    """``(metric entries by result key, backbones by name)``; generation time is not billed to a metric.
+    ``not_applicable`` entries (:func:`split_not_applicable`) are included."""
+    results: dict[str, dict] = dict(not_applicable or {})
     backbones: dict[str, dict] = {}
     for key, cls, variant in chosen:
         t0 = time.perf_counter()

@@ -49,6 +49,18 @@ def metric_entry(cls: type[Metric], variant: str, res: MetricResult, protocol: P
     return json_safe(entry)
 
 
+def not_applicable_entry(cls: type[Metric], variant: str, reason: str) -> dict:
+    """The result file's block of a metric not applicable to the generator: ``value`` null, ``n`` 0 and
+    ``not_applicable`` = ``reason`` (which control the generator ignores)."""
+    entry: dict[str, Any] = {
+        "value": None, "higher_is_better": bool(cls.higher_is_better), "n": 0, "ci95": None,
+        "version": int(cls.version), "variant": variant, "failures": 0, "not_applicable": reason,
+    }
+    if cls.unit:
+        entry["unit"] = cls.unit
+    return entry
+
+
 def git_sha() -> str | None:
     """Commit of the omnibench source tree (``-dirty`` when tracked files changed), None outside git."""
     src = Path(__file__).resolve().parents[2]

@@ -14,5 +14,10 @@ GENERATORS.register("noise", "omnibench.generators.noise:NoiseGenerator")
 GENERATORS.register("oracle", "omnibench.generators.oracle:OracleGenerator")
 GENERATORS.register("oracle-noexpr", "omnibench.generators.oracle:OracleNoExprGenerator")
 GENERATORS.register("oracle-noshape", "omnibench.generators.oracle:OracleNoShapeGenerator")
+GENERATORS.register("eg3d", "omnibench.generators.eg3d.generator:EG3DGenerator")
+GENERATORS.register("next3d", "omnibench.generators.eg3d.generator:Next3DGenerator")
+GENERATORS.register("omniavatar-pkl", "omnibench.generators.eg3d.generator:OmniAvatarPklGenerator")
+GENERATORS.register("torchscript", "omnibench.generators.exported:TorchScriptGenerator")
+GENERATORS.register("onnx", "omnibench.generators.exported:OnnxGenerator")
 
 __all__ = ["GENERATORS", "Controls", "FlameLayout", "Generator", "GeneratorOutput"]

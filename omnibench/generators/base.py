@@ -19,13 +19,28 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
-from omnibench.errors import CheckpointError
+from omnibench.errors import CheckpointError, OmnibenchError
 from omnibench.fileio import atomic_torch_save
 from omnibench.heads.loader import POSE_DIM  # FLAME axis-angle pose [global|neck|jaw|leye|reye]
+
+# The controls a generator may honour (``Generator.controls``) and a metric may need
+# (``Metric.required_controls``): the camera, FLAME shape and expression, and the four parts of the FLAME pose
+# (global_pose = pose[0:3], neck = pose[3:6], jaw = pose[6:9], eyes = pose[9:15]).
+CONTROL_NAMES: tuple[str, ...] = ("camera", "shape", "expression", "global_pose", "neck", "jaw", "eyes")
+
+
+def check_controls(names: frozenset[str] | set[str] | tuple[str, ...], owner: str) -> frozenset[str]:
+    """``names`` as a frozenset after checking each is one of :data:`CONTROL_NAMES` (a plug-in declaring
+    another name raises :class:`OmnibenchError` naming it)."""
+    unknown = sorted(set(names) - set(CONTROL_NAMES))
+    if unknown:
+        raise OmnibenchError(f"{owner} declares unknown control(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(CONTROL_NAMES)}")
+    return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -87,8 +102,9 @@ class GeneratorOutput:
 class Generator(ABC):
     """Base class of head generators.
 
-    Subclasses set ``z_dim``, ``resolution``, ``flame_layout`` and ``provides_depth`` and implement
-    :meth:`synthesize`. ``load(ckpt, device)`` builds an instance from a checkpoint path or name.
+    Subclasses set ``z_dim``, ``resolution``, ``flame_layout``, ``provides_depth`` and ``controls`` (the
+    :data:`CONTROL_NAMES` it honours; default all of them) and implement :meth:`synthesize`. Metrics that need
+    a control the generator ignores are reported as not applicable instead of being computed. ``load(ckpt, device)`` builds an instance from a checkpoint path or name.
     ``describe()`` feeds the result file's ``checkpoint`` block. Optional hooks with defaults:
     :meth:`at_resolution` (render natively at the protocol's size) and :meth:`read_expression` (read the
     expression back from images, for ``omnibench control-response``).
@@ -99,9 +115,12 @@ class Generator(ABC):
     resolution: int = 64
     flame_layout: FlameLayout = FlameLayout()
     provides_depth: bool = False
+    controls: frozenset[str] = frozenset(CONTROL_NAMES)  # the controls it honours; the others it ignores
     head_model: str | None = None  # name or path of the head model its FLAME controls refer to
     checkpoint_kind: str | None = None  # the ``kind`` its checkpoint files carry (None: takes no checkpoint)
     path: str | os.PathLike | None = None  # the checkpoint file this instance was loaded from, if any
+    # ``--option KEY=VALUE`` keys the generator reads (name -> one-line help); non-empty: ``load`` takes ``options``
+    options: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def load(cls, ckpt: str | None, device: str = "cpu") -> Generator:
@@ -148,6 +167,10 @@ class Generator(ABC):
         (:mod:`omnibench.control_response`) reports its per-column correlation with the requested expression.
         """
         return None
+
+    def honoured_controls(self) -> frozenset[str]:
+        """The controls this instance honours (checked against :data:`CONTROL_NAMES`)."""
+        return check_controls(self.controls, f"generator '{self.name}'")
 
     def describe(self) -> dict:
         return {"generator": self.name, "z_dim": self.z_dim, "resolution": self.resolution}

@@ -21,6 +21,7 @@ class NoiseGenerator(Generator):
     z_dim = 64
     flame_layout = FlameLayout()
     provides_depth = False
+    # declares every control on purpose: it is the chance-level calibration of the control metrics
 
     def __init__(self, resolution: int = 64) -> None:
         if not isinstance(resolution, int) or not 4 <= resolution <= 4096:

@@ -9,20 +9,25 @@ is true. Every failure is a :class:`CheckpointError` (exit 2) naming what to pas
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
+from typing import Any
 
 from omnibench.assets import sha256_file
 from omnibench.errors import CheckpointError, OmnibenchError, suggest
 from omnibench.generators import GENERATORS
-from omnibench.generators.base import Generator, read_checkpoint_kind
+from omnibench.generators.base import CONTROL_NAMES, Generator, read_checkpoint_kind
 from omnibench.registry import load_object
 
 
-def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cpu") -> tuple[Generator, dict]:
+def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cpu",
+                      options: dict[str, Any] | None = None) -> tuple[Generator, dict]:
     """Build the generator for ``--ckpt``/``--generator``; returns (generator, checkpoint block).
 
     ``ckpt`` is a built-in name of :data:`GENERATORS` or a checkpoint path. ``generator`` is a registry name
     or ``module:Class``; without it a path goes to the registered generator whose ``accepts(path)`` is true.
+    ``options`` (``--option KEY=VALUE``): the keys the generator declares in ``Generator.options`` are passed
+    to its ``load`` (and recorded in the checkpoint block).
     """
     path: Path | None = None
     named: str | None = None  # a name the generator resolves itself (e.g. a shipped checkpoint)
@@ -57,8 +62,12 @@ def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cp
                 raise CheckpointError(
                     f"checkpoint '{path}' is {what}, but generator '{cls.name}' needs kind '{cls.checkpoint_kind}'"
                 )
+    gen_options = {k: v for k, v in (options or {}).items() if k in cls.options}
     try:
-        gen = cls.load(str(path) if path else named, device)
+        if cls.options:
+            gen = cls.load(str(path) if path else named, device, options=gen_options)
+        else:
+            gen = cls.load(str(path) if path else named, device)
     except OmnibenchError:
         raise
     except Exception as exc:  # noqa: BLE001 - any loader failure is a bad checkpoint from the user's view
@@ -72,7 +81,10 @@ def resolve_generator(ckpt: str, generator: str | None = None, device: str = "cp
         "sha256": sha256_file(path) if path else None,
         "generator": gen.name,
         "description": gen.describe(),
+        "controls": [c for c in CONTROL_NAMES if c in gen.honoured_controls()],
     }
+    if gen_options:
+        info["options"] = gen_options
     return gen, info
 
 
@@ -98,14 +110,24 @@ def generator_class(spec: str) -> type[Generator]:
 
 
 def detect_generator(path: Path) -> type[Generator]:
-    kind = read_checkpoint_kind(path)  # raises on corrupt files
-    for name in GENERATORS.names():
+    """The registered generator whose ``accepts(path)`` is true (torch-checkpoint kinds and, e.g., EG3D-family
+    pickles recognised without executing them); a file nobody accepts raises naming its kind or why."""
+    with warnings.catch_warnings():  # torch warns about plain pickles (e.g. EG3D snapshots) it then refuses
+        warnings.filterwarnings("ignore", message="Detected pickle protocol")
+        warnings.filterwarnings("ignore", message=".*looks like a TorchScript archive")
         try:
-            cls = GENERATORS.get(name)
-            if cls.accepts(path):
-                return cls
-        except Exception:  # noqa: BLE001 - a broken plug-in must not hide the others
-            continue
+            kind, unreadable = read_checkpoint_kind(path), None
+        except CheckpointError as exc:  # not a torch file: a generator may still read it (an EG3D pickle)
+            kind, unreadable = None, exc
+        for name in GENERATORS.names():
+            try:
+                cls = GENERATORS.get(name)
+                if cls.accepts(path):
+                    return cls
+            except Exception:  # noqa: BLE001 - a broken plug-in must not hide the others
+                continue
+    if unreadable is not None:
+        raise unreadable
     if kind is None:
         raise CheckpointError(f"'{path}' is not an omnibench generator checkpoint; pass --generator NAME|module:Class")
     raise CheckpointError(

@@ -38,7 +38,8 @@ def _grid_figures(runs, spec) -> tuple[list[Figure], list[str]]:
             continue
         seen.add(key)
         try:
-            gen = resolve_generator(ck["path"], ck["generator"])[0]
+            # the generator options the run recorded (e.g. an EG3D checkout: repo=PATH) rebuild it the same way
+            gen = resolve_generator(ck["path"], ck["generator"], options=ck.get("options"))[0]
             grids = model_grids(gen, spec, name=run.label)
         except OmnibenchError as exc:
             msg = f"no qualitative grid for '{run.label}': {exc}"

@@ -197,9 +197,10 @@ def _records_for_runs(runs: list[Run]) -> tuple[list[dict], list[Column]]:
             value = m["value"]
             value = None if value is None or not math.isfinite(float(value)) else float(value)
             half = half_width(m.get("ci95"))
+            inapplicable = m.get("not_applicable")
             recs.append({
                 "row": run.label, "metric": key, "value": value, "half": half,
-                "decimals": auto_decimals(value, half), "mark": "", "na": False,
+                "decimals": auto_decimals(value, half), "mark": "", "na": bool(inapplicable),
                 "higher_is_better": bool(m["higher_is_better"]), "status": "measured", "ranked": True,
                 "interval": "samples" if half is not None else "",
             })
@@ -209,7 +210,9 @@ def _records_for_runs(runs: list[Run]) -> tuple[list[dict], list[Column]]:
                                       f"{metric_label(key)}: metric '{key}', variant '{m['variant']}', version {m['version']}{unit}")
                 info[key] = []
             extra = [f"{m['failures']} failed"] if m.get("failures") else []
-            if value is None:
+            if inapplicable:
+                extra.append(f"not applicable: {inapplicable}")
+            elif value is None:
                 extra.append("no value")
             info[key].append(f"{run.label} n={m['n']}" + (f" ({', '.join(extra)})" if extra else ""))
     for key, col in columns.items():

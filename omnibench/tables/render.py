@@ -19,6 +19,7 @@ from omnibench.tables.model import Block, Table
 FORMATS = ("md", "latex", "html", "csv")
 ABSENT = "–"
 NOT_AVAILABLE = "N/A"
+NOT_APPLICABLE = "n/a"  # the generator ignores a control the metric measures (reason in the footnote)
 
 
 def arrow(higher_is_better: bool) -> str:
@@ -38,6 +39,8 @@ def _cell_parts(block: Block, row: str, metric: str) -> tuple[str, str, str, boo
     if c is None:
         return None
     value = c["value"]
+    if c.get("na") and c.get("status") == "measured":
+        return (NOT_APPLICABLE, "", c["mark"], False)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return (NOT_AVAILABLE, "", c["mark"], False)
     dec = int(c["decimals"])

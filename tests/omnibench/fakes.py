@@ -147,3 +147,25 @@ class RealCount(Metric):
 
     def compute(self, ctx, variant):
         return MetricResult(float(len(ctx.real_set)), len(ctx.real_set), details={"path": str(ctx.real_path)})
+
+
+class FakeCameraOnly(FakeGenerator):
+    """The fake generator declaring that it honours the camera only (like plain EG3D)."""
+
+    name = "fake-camera-only"
+    controls = frozenset({"camera"})
+
+
+class ExprSpread(GroupSpread):
+    """GroupSpread of the expr set, declared as measuring the expression control."""
+
+    name = "expr-spread"
+    requires = ("expr",)
+    controls = ("expression",)
+    variants = {"expr": "expression set"}
+    default_variant = "expr"
+
+    def compute(self, ctx, variant):
+        s = ctx.samples(variant)
+        per_group = s.images.double().reshape(s.n_groups, s.n_members, -1).std(dim=1).mean(dim=1).numpy()
+        return MetricResult(float(per_group.mean()), s.n_groups, details={"per_sample": per_group})

@@ -131,3 +131,17 @@ def test_skip_reason_is_shown(tmp_path, capsys):
     a, b = _pair(tmp_path, {"fid": metric(10.0)}, skipped={"id": "backbone weights not found"})
     assert _gate(a, b) == 1
     assert "`id` was skipped in the current run: backbone weights not found" in capsys.readouterr().out
+
+
+def _na(higher_is_better=False):
+    return {**metric(None, higher_is_better, n=0), "not_applicable": "generator 'eg3d' ignores the expression control"}
+
+
+def test_not_applicable_metrics(tmp_path):
+    """Not applicable in both runs is informational; a metric that had a value and became not applicable fails."""
+    a, b = _pair(tmp_path, {"fid": metric(10.0), "id": _na(True)}, base={"fid": metric(10.0), "id": _na(True)})
+    assert _gate(a, b) == 0
+    assert [r.status for r in compare_files(a, b).rows] == ["unchanged", "not applicable"]
+    a, b = _pair(tmp_path, {"fid": metric(10.0), "id": _na(True)})
+    assert _gate(a, b) == 1
+    assert [r.status for r in compare_files(a, b).rows] == ["unchanged", "failed"]

@@ -1,0 +1,3 @@
+"""Stand-in ``dnnlib`` (tests only)."""
+
+from .util import EasyDict  # noqa: F401

@@ -1,0 +1,1 @@
+"""Stand-in custom ops: each module's ``_init()`` would compile a CUDA plugin (tests only)."""
