@@ -44,6 +44,19 @@ class OmniAvatarGenerator(Generator):
         self.head_model = meta["head_model"].get("spec") or meta["sdf"]["config"]["head"]
         self.framing = str((meta.get("dataset") or {}).get("framing", "v1"))  # of the training data
 
+    @property
+    def controls(self) -> frozenset[str]:  # type: ignore[override]
+        """What reaches the image: the camera always; shape, expression, neck and jaw through W (or the AniFaceGAN
+        baseline's deformation field and mapping); expression, neck and jaw through the dynamic decoder. Plain EG3D
+        (``--ablation eg3d``) honours the camera only. Global pose and eyes never (W reads neck and jaw only)."""
+        cfg = self.G.cfg
+        honoured = {"camera"}
+        if cfg.use_sdf or cfg.method == "anifacegan":
+            honoured |= {"shape", "expression", "neck", "jaw"}
+        if cfg.dynamic:
+            honoured |= {"expression", "neck", "jaw"}
+        return frozenset(honoured)
+
     @classmethod
     def named_checkpoints(cls) -> dict[str, str]:
         """The shipped checkpoints of this generator, by file stem (``tiny`` and its ablations, ``tiny-no-prior``)."""

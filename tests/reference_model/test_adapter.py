@@ -60,3 +60,19 @@ def test_mapping_is_conditioned_on_the_frontal_camera_of_the_training_framing():
     assert torch.equal(conditioning_camera(2), FRAMING_V1.orbit(zero, zero))
     assert torch.equal(conditioning_camera(2, "ffhq"), FRAMING_FFHQ.orbit(zero, zero))
     assert OmniAvatarGenerator.load("tiny").framing == "v1"  # trained before framings: v1 data
+
+
+def test_declared_controls_follow_the_config():
+    """Plain EG3D honours the camera only (its control metrics are not applicable); W or the AniFaceGAN
+    deformation field bring shape, expression, neck and jaw; nothing reads the global pose or the eyes."""
+    from reference_model.adapter import AniFaceGANGenerator
+    from reference_model.gan.anifacegan import AniFaceGANG
+    from reference_model.gan.config import ABLATIONS
+
+    eg3d = OmniAvatarGenerator(OmniAvatarG(SMALL.with_overrides(**ABLATIONS["eg3d"]), None).eval(), None, META, "x")
+    assert eg3d.honoured_controls() == {"camera"}
+    dynamic = OmniAvatarGenerator(OmniAvatarG(SMALL, None).eval(), None, META, "x")  # no W, dynamic decoder
+    assert dynamic.honoured_controls() == {"camera", "expression", "neck", "jaw"}
+    afg = AniFaceGANGenerator(AniFaceGANG(SMALL.with_overrides(**ABLATIONS["anifacegan"], deform_hidden=8)).eval(),
+                              None, META, "x")
+    assert afg.honoured_controls() == {"camera", "shape", "expression", "neck", "jaw"}
