@@ -209,8 +209,8 @@ _V2: tuple[Protocol, ...] = tuple(
 )
 
 RELEASES: dict[tuple[str, int], Protocol] = {(p.name, p.version): p for p in (*_V1, *_V2)}
-# The version a bare name means. v1 until the synthetic profile's v2 assets ship (issue #20).
-DEFAULT_VERSIONS: dict[str, int] = {"quick": 1, "standard": 1, "paper": 1}
+# The version a bare name means: v2 since the synthetic profile's v2 assets shipped (issue #20); v1 stays loadable.
+DEFAULT_VERSIONS: dict[str, int] = {"quick": 2, "standard": 2, "paper": 2}
 PROTOCOLS: dict[str, Protocol] = {name: RELEASES[(name, v)] for name, v in DEFAULT_VERSIONS.items()}
 
 

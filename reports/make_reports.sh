@@ -16,6 +16,7 @@ RUNS=()
 mkdir -p "$OUT/runs" "$OUT/figures"
 
 # --keep-runs: re-render tables, figures and report from the existing reports/runs/*.json (no evaluation)
+# 'quick' is protocol v2 since 2026-12-06; the v1 results stay in reports/runs/v1/ (not regenerated here).
 # tiny / tiny-no-prior: the shipped OmniAvatar Stage II checkpoints (reference_model/checkpoints; --ckpt NAME)
 for gen in oracle oracle-noexpr oracle-noshape noise tiny tiny-no-prior; do
   if [ "${1:-}" != "--keep-runs" ]; then

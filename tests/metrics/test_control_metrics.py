@@ -181,7 +181,7 @@ def test_protocol_framing_reaches_the_estimator_and_picks_its_weights(controls):
     head = SimpleNamespace(sha256="3" * 64)
     ctx = InMemoryContext({}, head=head, protocol=get_protocol("quick@2"))
     assert estimator_spec(ctx) == ("landmark-fit", {"framing": "ffhq"})
-    ctx1 = InMemoryContext({}, head=head, protocol=get_protocol("quick"))
+    ctx1 = InMemoryContext({}, head=head, protocol=get_protocol("quick@1"))
     assert estimator_spec(ctx1) == ("landmark-fit", {"framing": "v1"})
     ctx1.options = {"estimator": MOCK}
     assert estimator_spec(ctx1) == (MOCK, {})  # a plug-in that does not declare uses_framing gets nothing

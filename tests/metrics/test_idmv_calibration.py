@@ -84,7 +84,7 @@ def test_report_section_prints_floors_and_baselines_and_keeps_other_sections(res
 def test_each_protocol_version_has_its_own_report_section():
     from metrics.calibration import control, idmv
 
-    assert idmv.markers("quick") == (idmv.BEGIN, idmv.END) and control.markers("quick") == (control.BEGIN, control.END)
+    assert idmv.markers("quick@1") == (idmv.BEGIN, idmv.END) and control.markers("quick@1") == (control.BEGIN, control.END)
     for mod in (idmv, control):
         begin, end = mod.markers("quick@2")
         assert begin.endswith("-v2:begin -->") and end.endswith("-v2:end -->") and begin != mod.BEGIN

@@ -148,6 +148,6 @@ def test_each_framing_has_pinned_weights_and_v2_protocols_use_theirs():
         meta = torch.load(path, map_location="cpu", weights_only=False).get("meta", {})
         assert framing == "v1" or f"--framing {framing}" in meta.get("command", ""), meta.get("command")
     assert SyntheticBackbone().sha256 == synth.WEIGHTS_SHA256
-    v1, v2 = InMemoryContext({}, protocol="quick"), InMemoryContext({}, protocol="quick@2")
+    v1, v2 = InMemoryContext({}, protocol="quick@1"), InMemoryContext({}, protocol="quick@2")
     assert framed_backbone_spec("synthetic", v1) == "synthetic" and framed_backbone_spec("synthetic", v2) == "synthetic:ffhq"
     assert framed_backbone_spec("arcface", v2) == "arcface"

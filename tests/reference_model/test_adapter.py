@@ -59,7 +59,7 @@ def test_mapping_is_conditioned_on_the_frontal_camera_of_the_training_framing():
     zero = torch.zeros(2)
     assert torch.equal(conditioning_camera(2), FRAMING_V1.orbit(zero, zero))
     assert torch.equal(conditioning_camera(2, "ffhq"), FRAMING_FFHQ.orbit(zero, zero))
-    assert OmniAvatarGenerator.load("tiny").framing == "v1"  # trained before framings: v1 data
+    assert OmniAvatarGenerator.load("tiny").framing == "ffhq"  # trained on ffhq-framed renders (protocol v2)
 
 
 def test_declared_controls_follow_the_config():

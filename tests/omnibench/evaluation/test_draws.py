@@ -6,9 +6,9 @@ import torch
 from omnibench.errors import OmnibenchError
 from omnibench.evaluation.draws import LabelBank, draw_samples, index_generator
 from omnibench.generators.base import Controls
-from omnibench.protocol import PROTOCOLS
+from omnibench.protocol import get_protocol
 
-Q = PROTOCOLS["quick"]
+Q = get_protocol("quick@1")
 
 
 class IndexPrior:

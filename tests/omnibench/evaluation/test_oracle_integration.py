@@ -4,7 +4,7 @@ import dataclasses
 
 import torch
 
-from omnibench.protocol import PROTOCOLS, SetSize
+from omnibench.protocol import SetSize, get_protocol
 
 
 def test_oracle_through_the_engine(fresh_cache):
@@ -13,7 +13,7 @@ def test_oracle_through_the_engine(fresh_cache):
     from omnibench.generators.resolve import resolve_generator
 
     fresh_cache()
-    p = dataclasses.replace(PROTOCOLS["quick"], name="oracle-mini", main=SetSize(6), views=SetSize(2, 3),
+    p = dataclasses.replace(get_protocol("quick@1"), name="oracle-mini", main=SetSize(6), views=SetSize(2, 3),
                             expr=SetSize(2, 3))
     gen, block = resolve_generator("oracle")
     ctx = EvalContext(p, gen, block, progress=False, batch_size=4)

@@ -51,11 +51,11 @@ def test_default_real_set_is_built_once(stub_modules, monkeypatch):
     import omnibench.evaluation as ev
 
     monkeypatch.setattr(ev.EvalContext, "head_model", lambda self: types.SimpleNamespace(sha256="h" * 64, n_shape=10, n_expression=5))
-    r = evaluate("fake64", generator=GEN, metrics=[REAL], progress=False)
+    r = evaluate("fake64", generator=GEN, metrics=[REAL], progress=False, protocol="quick@1")
     assert stub_modules == [(500, 64, "synthetic", 0)]  # quick: real_n 500 at 64 px, protocol seed
     assert r["metrics"]["real-count"]["value"] == 500 and r["real"]["hash"] == "c" * 64
     assert "/datasets/synth-synthetic-hhhhhhhhhhhh-n500-r64-s0-vt" in r["real"]["path"]
-    r2 = evaluate("fake64", generator=GEN, metrics=[REAL], progress=False)
+    r2 = evaluate("fake64", generator=GEN, metrics=[REAL], progress=False, protocol="quick@1")
     assert len(stub_modules) == 1 and r2["real"] == r["real"]
 
 
@@ -110,7 +110,7 @@ def test_v2_real_set_is_rendered_with_the_ffhq_framing(tmp_path, monkeypatch):
     from omnibench.evaluation.real_set import default_real_path
     from omnibench.protocol import get_protocol
 
-    q1 = replace(get_protocol("quick"), real_n=2, resolution=24)
+    q1 = replace(get_protocol("quick@1"), real_n=2, resolution=24)
     q2 = replace(get_protocol("quick@2"), real_n=2, resolution=24)
     p1, _ = default_real_path(q1, "synthetic:tiny", "c" * 64, tmp_path, progress=False)
     p2, built = default_real_path(q2, "synthetic:tiny", "c" * 64, tmp_path, progress=False)
