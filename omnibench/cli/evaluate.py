@@ -54,14 +54,9 @@ def run(args: argparse.Namespace) -> int:
         from omnibench.errors import OmnibenchError
 
         raise OmnibenchError("--metrics is empty: give a comma list such as fid,kid")
-    options = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            from omnibench.errors import OmnibenchError
+    from omnibench.cli.options import parse_options
 
-            raise OmnibenchError(f"--option expects KEY=VALUE, got '{item}'")
-        options[key.strip()] = value.strip()
+    options = parse_options(args.option)
     threads = os.environ.get("OMP_NUM_THREADS")
     if threads and threads.isdigit():
         import torch

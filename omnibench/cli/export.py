@@ -33,16 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from omnibench.cli.options import parse_options
     from omnibench.errors import OmnibenchError
     from omnibench.export import export_generator
     from omnibench.generators.resolve import resolve_generator
 
-    options = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise OmnibenchError(f"--option expects KEY=VALUE, got '{item}'")
-        options[key.strip()] = value.strip()
+    options = parse_options(args.option)
     if Path(args.out).is_dir():
         raise OmnibenchError(f"--out '{args.out}' is a folder; give a file name such as tiny.ts")
     gen, info = resolve_generator(args.ckpt, args.generator, "cpu", options)

@@ -248,7 +248,8 @@ def _seed_summaries(group: list[Run]) -> tuple[list[Run], list[str], list[dict],
     (runs, row order, summary records, per-seed row labels, notes)."""
     groups = seed_groups(group)
     if not groups:
-        return group, [r.label for r in group], [], set(), []
+        runs = _unique_labels(group)
+        return runs, [r.label for r in runs], [], set(), []
     runs = list(group)
     summary_after: dict[int, tuple[str, SeedGroup]] = {}
     for g in groups:
@@ -282,7 +283,6 @@ def _seed_summaries(group: list[Run]) -> tuple[list[Run], list[str], list[dict],
 
 def _run_block(group: list[Run], apart_from: list[tuple[int, list[str]]]) -> Block:
     group, rows, seed_recs, per_seed, seed_notes = _seed_summaries(group)
-    group = _unique_labels(group)
     data = group[0].data
     recs, columns = _records_for_runs(group)
     for rec in recs:
@@ -298,7 +298,7 @@ def _run_block(group: list[Run], apart_from: list[tuple[int, list[str]]]) -> Blo
     ]
     notes += seed_notes
     key = {"protocol": dict(data["protocol"]), "profile": data.get("profile")}
-    return _block(title, "measured", rows if seed_recs else [r.label for r in group], columns, recs, notes, key)
+    return _block(title, "measured", rows, columns, recs, notes, key)
 
 
 def _baseline_blocks(bs: BaselineSet) -> list[Block]:
