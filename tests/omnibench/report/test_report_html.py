@@ -71,3 +71,21 @@ def test_grids_render_with_the_runs_protocol_framing(tmp_path):
     assert grid_framing(runs) == "ffhq"
     runs[0].data["protocol"]["settings"]["camera"]["radius"] = 3.0  # not a known framing
     assert grid_framing(runs) == "v1"
+
+
+def test_seed_siblings_grids_are_named_by_training_seed(tmp_path, capsys):
+    import json
+
+    base = json.loads((FIX / "oracle_quick.json").read_text())
+    paths = []
+    for seed in (0, 1):
+        gen = "toygen_report:" + ("ToyGenerator", "ToyGeneratorSeed1")[seed]
+        run = dict(base, checkpoint={"path": "toy", "sha256": None, "generator": gen,
+                                     "label": "toy", "description": {"training": {"seed": seed, "steps": 10}}})
+        paths.append(tmp_path / f"toy-s{seed}.json")
+        paths[-1].write_text(json.dumps(run))
+    html = build_report([str(p) for p in paths])
+    # one label, two training runs: each grid says which seed it is (as the table's rows do)
+    assert html.count('alt="qualitative grid: toy, seed 0"') == 1
+    assert html.count('alt="qualitative grid: toy, seed 1"') == 1
+    capsys.readouterr()

@@ -24,3 +24,7 @@ class ToyGenerator(Generator):
         colour = torch.sigmoid(z[:, :3] * truncation_psi)[:, :, None, None]
         img = colour * disc[:, None] + 0.2 * bar[:, None]
         return GeneratorOutput(image=img.clamp(0, 1).expand(b, 3, r, r))
+
+
+class ToyGeneratorSeed1(ToyGenerator):
+    """The same toy under another class path: a second "training run" of one model for seed-sibling tests."""
