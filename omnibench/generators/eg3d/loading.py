@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,10 @@ from omnibench.generators.eg3d.checkout import Checkout
 from omnibench.generators.eg3d.scan import AttrDict, Persistent, scan_pickle, state_tensors
 
 COPIED_ATTRIBUTES = ("neural_rendering_resolution", "rendering_kwargs")  # set after construction by training
+# Buffers the training loops register on G after construction (EG3D's and Next3D's training_loop.py:
+# ``G.register_buffer('dataset_label_std', ...)``, copied into G_ema): every training snapshot has them, a freshly
+# built generator does not, so the rebuild registers them before loading the tensors.
+ADDED_BUFFERS = ("dataset_label_std",)
 
 
 def rebuild(path: str, checkout: Checkout, default_module: str, key: str = "G_ema") -> tuple[torch.nn.Module, dict]:
@@ -42,15 +48,22 @@ def rebuild(path: str, checkout: Checkout, default_module: str, key: str = "G_em
     net = scan.network(key)
     easydict = getattr(sys.modules.get("dnnlib"), "EasyDict", dict)
     args, kwargs = _native(net.init_args, easydict), _native(net.init_kwargs, easydict)
-    with torch.random.fork_rng(devices=[]):  # the constructor's random init must not move the caller's RNG
+    # the constructor's random init must not move the caller's RNG; it runs in the checkout's folder, as the
+    # family's scripts do (Next3D's reads data/ffhq/uv_face_eye_mask.png and its topology_path relative to it)
+    with torch.random.fork_rng(devices=[]), _working_dir(checkout.root):
         try:
             G = cls(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001
             raise CheckpointError(
                 f"the checkout's {stored.class_name} cannot be built with the pickle's arguments "
-                f"({type(exc).__name__}: {exc}); use the checkout it was trained with, or --option trust_code=true"
+                f"({type(exc).__name__}: {exc}; run in '{checkout.root}'); use the checkout it was trained with "
+                "(with its data files), or --option trust_code=true"
             ) from None
     tensors = state_tensors(stored)
+    added = [name for name in ADDED_BUFFERS if isinstance(tensors.get(name), torch.Tensor)
+             and name not in dict(G.named_buffers()) and not hasattr(G, name)]
+    for name in added:
+        G.register_buffer(name, torch.empty_like(tensors[name]))
     result = G.load_state_dict(tensors, strict=False)
     if result.missing_keys or result.unexpected_keys:
         what = [f"missing {', '.join(result.missing_keys[:3])}" if result.missing_keys else "",
@@ -67,8 +80,18 @@ def rebuild(path: str, checkout: Checkout, default_module: str, key: str = "G_em
     for name, value in plain.items():
         setattr(G, name, value)
     facts = {"class_module": checkout.module_file(module_name), "source_identical_to_pickle": identical,
-             "tensors": len(tensors), "plain_tensor_attributes": sorted(plain)}
+             "tensors": len(tensors), "plain_tensor_attributes": sorted(plain), "buffers_added_after_construction": added}
     return G, facts
+
+
+@contextlib.contextmanager
+def _working_dir(path: Path):
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 def load_trusted(path: str, key: str = "G_ema") -> torch.nn.Module:

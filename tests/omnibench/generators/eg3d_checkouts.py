@@ -48,9 +48,10 @@ def _current(text: str) -> str:
 
 def build_pickle(checkout: Path, out: Path, family: str = "eg3d", seed: int = 0, size: str = "small",
                  ballast_mb: int = 0) -> Path:
-    """Run ``make_pickle.py`` in a subprocess (the checkout's modules never enter this process)."""
+    """Run ``make_pickle.py`` in a subprocess (the checkout's modules never enter this process), in the checkout's
+    folder as training runs are (Next3D's constructor reads files relative to it)."""
     subprocess.run([sys.executable, str(STANDIN / "make_pickle.py"), str(checkout), str(out), family, str(seed), size,
-                    str(ballast_mb)], check=True, capture_output=True, text=True)
+                    str(ballast_mb)], check=True, capture_output=True, text=True, cwd=checkout)
     return out
 
 
@@ -66,31 +67,57 @@ def forget_checkouts() -> None:
 
 
 REAL_BUILDER = '''
+# A random-weight snapshot written the way a real checkout's train.py + training/training_loop.py write theirs:
+# G and D built by class name from train.py's ffhq kwargs (small channels, few depth samples), the
+# dataset_label_std buffer registered on G after construction, G_ema a deep copy, every module deep-copied, put in
+# eval mode and pickled in {training_set_kwargs, G, D, G_ema, augment_pipe}.
 import copy, pickle, sys
 sys.path.insert(0, sys.argv[1])
 import torch, dnnlib
-from training.triplane import TriPlaneGenerator
 rendering = dict(image_resolution=128, disparity_space_sampling=False, clamp_mode="softplus",
                  superresolution_module="training.superresolution.SuperresolutionHybrid2X", c_gen_conditioning_zero=False,
                  gpc_reg_prob=0.5, c_scale=1.0, superresolution_noise_mode="none", density_reg=0.25,
                  density_reg_p_dist=0.004, reg_type="l1", decoder_lr_mul=1.0, sr_antialias=True, depth_resolution=8,
                  depth_resolution_importance=8, ray_start=2.25, ray_end=3.3, box_warp=1, avg_camera_radius=2.7,
                  avg_camera_pivot=[0, 0, 0.2])
+common = dict(c_dim=25, img_resolution=128, img_channels=3)
+G_kwargs = dnnlib.EasyDict(class_name="training.triplane.TriPlaneGenerator", z_dim=512, w_dim=512,
+                           mapping_kwargs=dnnlib.EasyDict(num_layers=2), channel_base=1024, channel_max=32,
+                           fused_modconv_default="inference_only", rendering_kwargs=rendering, num_fp16_res=0,
+                           sr_num_fp16_res=0, sr_kwargs=dnnlib.EasyDict(channel_base=1024, channel_max=32,
+                                                                       fused_modconv_default="inference_only"),
+                           conv_clamp=None)
+D_kwargs = dnnlib.EasyDict(class_name="training.dual_discriminator.DualDiscriminator", block_kwargs=dnnlib.EasyDict(),
+                           mapping_kwargs=dnnlib.EasyDict(), epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=4),
+                           channel_base=1024, channel_max=32, disc_c_noise=0, num_fp16_res=0, conv_clamp=None)
 torch.manual_seed(0)
-G = TriPlaneGenerator(z_dim=512, c_dim=25, w_dim=512, img_resolution=128, img_channels=3, sr_num_fp16_res=0,
-                      mapping_kwargs=dnnlib.EasyDict(num_layers=2), rendering_kwargs=rendering,
-                      sr_kwargs=dnnlib.EasyDict(channel_base=1024, channel_max=32, fused_modconv_default="inference_only"),
-                      channel_base=1024, channel_max=32, conv_clamp=None).eval().requires_grad_(False)
-G.neural_rendering_resolution = 64
-pickle.dump({"G": G, "D": torch.nn.Identity(), "G_ema": copy.deepcopy(G), "augment_pipe": None,
-             "training_set_kwargs": None}, open(sys.argv[2], "wb"))
+G = dnnlib.util.construct_class_by_name(**G_kwargs, **common).train().requires_grad_(False)
+G.register_buffer("dataset_label_std", torch.rand(25))
+D = dnnlib.util.construct_class_by_name(**D_kwargs, **common).train().requires_grad_(False)
+G_ema = copy.deepcopy(G).eval()
+G.backbone.mapping.w_avg.copy_(torch.randn(512))
+G_ema.backbone.mapping.w_avg.copy_(torch.randn(512))
+G_ema.neural_rendering_resolution = G.neural_rendering_resolution = 64
+G_ema.rendering_kwargs = G.rendering_kwargs.copy()
+training_set_kwargs = dnnlib.EasyDict(class_name="training.dataset.ImageFolderDataset", path="ffhq.zip",
+                                      use_labels=True, max_size=None, xflip=False, resolution=128, random_seed=0)
+snapshot = dict(training_set_kwargs=dict(training_set_kwargs))
+for name, module in [("G", G), ("D", D), ("G_ema", G_ema), ("augment_pipe", None)]:
+    if module is not None:
+        module = copy.deepcopy(module).eval().requires_grad_(False).cpu()
+    snapshot[name] = module
+with open(sys.argv[2], "wb") as f:
+    pickle.dump(snapshot, f)
 '''
 
 
 def build_real_pickle(repo: str, out: Path) -> Path:
-    """A random-weight, small-channel EG3D generator built from a real checkout (opt-in test only)."""
+    """A random-weight, small-channel EG3D snapshot written from a real checkout the way its training loop writes
+    one (opt-in test only; runs in a subprocess, so the checkout's modules never enter this process)."""
     from omnibench.generators.eg3d.checkout import Checkout
 
     root = Checkout.locate(repo, "eg3d").root
-    subprocess.run([sys.executable, "-c", REAL_BUILDER, str(root), str(out)], check=True, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", REAL_BUILDER, str(root), str(out)], capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f"building a snapshot with the checkout '{root}' failed:\n{r.stderr[-4000:]}")
     return out

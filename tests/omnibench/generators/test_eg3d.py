@@ -78,6 +78,9 @@ def test_default_mode_rebuilds_without_running_stored_code(eg3d_files, tmp_path,
     assert not marker.exists()
     assert d["load"] == "rebuild" and d["source_identical_to_pickle"] is False  # the checkout lacks the payload
     assert d["neural_rendering_resolution"] == 16  # copied from the pickle, not the constructor's 32
+    assert d["buffers_added_after_construction"] == ["dataset_label_std"]  # as EG3D's training loop registers it
+    assert torch.equal(gen.G.dataset_label_std, gen.G.dataset_label_std.new_tensor(
+        scan_pickle(eg3d_files["side_pkl"], load_tensors=True)[1]["G_ema"].state["_buffers"]["dataset_label_std"]))
     assert info["generator"] == "eg3d" and info["controls"] == ["camera"] and info["options"]["repo"]
     rebuilt = gen.synthesize(torch.randn(2, 16, generator=torch.Generator().manual_seed(1)), _controls([0.0, 0.3]))
     forget_checkouts()
@@ -245,11 +248,45 @@ def test_checkout_module_check_names_what_is_missing(eg3d_files, tmp_path):
 @pytest.mark.skipif(not REAL_REPO, reason=f"set {co.ENV_REPO} to a real EG3D checkout to run the adapter on a "
                     "random-weight generator built from it")
 def test_real_checkout_random_weights(tmp_path):
+    """NVlabs/eg3d itself (see docs/real-checkpoints.md, "Verified against"): a snapshot as its training loop writes
+    one is recognised without executing it, rebuilt from the checkout without running its stored sources (the
+    dataset_label_std buffer the loop adds included), returns EG3D's output keys, and gives the same images as the
+    checkout's own legacy.load_network_pkl (trust_code=true)."""
+    import sys
+
+    from omnibench.generators.eg3d.generator import Next3DGenerator, OmniAvatarPklGenerator
     from tests.omnibench.generators.eg3d_checkouts import build_real_pickle
+
+    def executed_sources():  # modules torch_utils.persistence made by executing a pickle's stored source
+        return [m for m in sys.modules if m.startswith("_imported_module_")]
 
     repo = REAL_REPO
     pkl = build_real_pickle(repo, tmp_path / "real.pkl")
+    scan = cached_scan(pkl)
+    assert scan.family == "eg3d" and scan.keys == ["training_set_kwargs", "G", "D", "G_ema", "augment_pipe"]
+    assert scan.network().class_name == "TriPlaneGenerator"
+    assert EG3DGenerator.accepts(pkl) and not Next3DGenerator.accepts(pkl) and not OmniAvatarPklGenerator.accepts(pkl)
+    assert "dnnlib" not in sys.modules and not executed_sources()  # recognition imported and ran nothing
+
     gen, info = _load(pkl, repo=repo, custom_ops="false")
-    out = gen.synthesize(torch.randn(1, gen.z_dim), _controls([0.1]))
-    assert out.image.shape[-1] == gen.resolution and torch.isfinite(out.depth).all()
-    assert info["description"]["source_identical_to_pickle"] is True
+    d = info["description"]
+    assert d["load"] == "rebuild" and d["source_identical_to_pickle"] is True
+    assert d["buffers_added_after_construction"] == ["dataset_label_std"] and not executed_sources()
+    assert (gen.resolution, gen.radius, gen.pivot.tolist()) == (128, 2.7, pytest.approx([0.0, 0.0, 0.2]))
+
+    z = torch.randn(2, gen.z_dim)
+    c = _controls([0.1, -0.3], [0.0, 0.2])
+    out = gen.synthesize(z, c)
+    assert out.image.shape == (2, 3, 128, 128) and out.depth.shape == (2, 128, 128) and out.mask is None
+    assert torch.isfinite(out.depth).all() and 0.5 < float(out.depth.min()) and float(out.depth.max()) < 1.6
+    cams = place_on_orbit(c.camera, gen.pivot, gen.radius, gen.focal)
+    with torch.no_grad():
+        raw = gen.render(z[:1], cams[:1], gen_cond(gen), c.index(slice(0, 1)), 1.0)
+    assert {"image", "image_raw", "image_depth"} <= set(raw)
+    assert raw["image_raw"].shape[-1] == raw["image_depth"].shape[-1] == 64
+
+    forget_checkouts()  # the checkout's own loader in a fresh module state: it executes the stored sources
+    trusted, info = _load(pkl, repo=repo, custom_ops="false", trust_code="true")
+    assert info["description"]["load"] == "trust_code" and executed_sources()
+    again = trusted.synthesize(z, c)
+    assert torch.allclose(again.image, out.image, atol=1e-5) and torch.allclose(again.depth, out.depth, atol=1e-5)

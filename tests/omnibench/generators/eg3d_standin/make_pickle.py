@@ -45,6 +45,8 @@ def main(checkout: str, out: str, family: str, seed: int = 0, size: str = "small
     mapping.w_avg.copy_(torch.randn_like(mapping.w_avg))
     if hasattr(G, "neural_rendering_resolution"):
         G.neural_rendering_resolution = 64 if large else 16  # set after construction, as training does
+    if family in ("eg3d", "next3d"):  # EG3D's and Next3D's training loops register it on G after construction
+        G.register_buffer("dataset_label_std", torch.rand(25))
     per = ballast_mb * (1 << 20) // 4 // 200
     for i in range(100 if per else 0):  # 100 per network: G and G_ema
         G.register_buffer(f"ballast{i}", torch.randn(per))

@@ -21,6 +21,7 @@ class TriPlaneGenerator(torch.nn.Module):
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
         self.topology_path = topology_path
+        open(topology_path).close()  # Next3D's constructor reads it (and data/ffhq/*.png) relative to the cwd
         self.renderer = ImportanceRenderer()
         self.ray_sampler = RaySampler()
         self.texture_backbone = StyleGAN2Backbone(z_dim, c_dim, w_dim, img_resolution=PLANE_RES,
