@@ -182,7 +182,8 @@ class EG3DGenerator(Generator):
         return {
             **super().describe(), "family": self.family, **self.facts,
             "neural_rendering_resolution": int(getattr(self.G, "neural_rendering_resolution", 0) or 0),
-            "camera": {"rule": "protocol camera rotation kept; centre at pivot - radius * forward (model units)",
+            "camera": {"rule": "protocol camera rotation kept; centre at radius from the world origin on the "
+                                "line through the pivot (EG3D's LookAtPoseSampler; model units)",
                        "pivot_units": self.pivot.tolist(), "radius_units": self.radius, "focal": self.focal,
                        "metres_per_unit": METRES_PER_UNIT},
             "conditioning": self.conditioning, "seed_rule": SEED_RULE,

@@ -116,21 +116,41 @@ def gen_cond(gen):
 def test_frontal_camera_lands_on_the_model_orbit():
     frontal = FRAMINGS["ffhq"].orbit(torch.zeros(1), torch.zeros(1))
     cam = place_on_orbit(frontal, torch.tensor([0.0, 0.0, 0.2]), 2.7)
-    expected = torch.tensor([[1.0, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 2.9], [0, 0, 0, 1]])
+    expected = torch.tensor([[1.0, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 2.7], [0, 0, 0, 1]])  # EG3D's frontal pose
     assert torch.allclose(cam[0, :16].view(4, 4), expected, atol=1e-6)
     assert torch.allclose(cam[0, 16:], torch.tensor([EG3D_FOCAL, 0, 0.5, 0, EG3D_FOCAL, 0.5, 0, 0, 1]))
     v1 = FRAMINGS["v1"].orbit(torch.zeros(1), torch.zeros(1))  # another framing: same model camera
     assert torch.allclose(place_on_orbit(v1, torch.tensor([0.0, 0.0, 0.2]), 2.7), cam, atol=1e-6)
 
 
-def test_direction_kept_and_radius_from_the_pivot():
+def test_conditioning_camera_is_eg3d_scripts_frontal_camera():
+    """EG3D's gen_samples.py conditions on LookAtPoseSampler.sample(pi/2, pi/2, pivot, radius): the centre on the
+    radius sphere about the world origin, (0, 0, 2.7), aimed at the pivot (checked against the real camera_utils
+    in test_real_checkout_random_weights)."""
+    from omnibench.generators.eg3d.geometry import frontal_camera
+
+    cam = frontal_camera(2, torch.tensor([0.0, 0.0, 0.2]), 2.7)
+    expected = torch.tensor([[1.0, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 2.7], [0, 0, 0, 1]])
+    assert torch.allclose(cam[:, :16].view(-1, 4, 4), expected.expand(2, 4, 4), atol=1e-6)
+    assert torch.allclose(cam[0, 16:], torch.tensor([EG3D_FOCAL, 0, 0.5, 0, EG3D_FOCAL, 0.5, 0, 0, 1]))
+    pivot = torch.tensor([0.0, 0.05, 0.2])
+    pose = frontal_camera(1, pivot, 2.7)[0, :16].view(4, 4)
+    assert torch.allclose(pose[:3, 3], torch.tensor([0.0, 0.0, 2.7]))
+    forward = pivot - pose[:3, 3]
+    assert torch.allclose(pose[:3, 2], forward / forward.norm(), atol=1e-6)
+
+
+def test_direction_kept_and_centre_on_the_origin_sphere_through_the_pivot():
+    """EG3D's orbit (LookAtPoseSampler, fix_pose_orig): centres at ``radius`` from the world origin; the view
+    direction kept and passing through the pivot."""
     c = FRAMINGS["v1"].orbit(torch.tensor([0.4, -0.3]), torch.tensor([0.1, -0.2]))
     pivot = torch.tensor([0.0, 0.05, 0.2])
     cam = place_on_orbit(c, pivot, 2.7, focal=4.5)
     pose, src = cam[:, :16].view(-1, 4, 4), c[:, :16].view(-1, 4, 4)
     assert torch.allclose(pose[:, :3, :3], src[:, :3, :3])
-    assert torch.allclose((pose[:, :3, 3] - pivot).norm(dim=1), torch.full((2,), 2.7))
-    assert torch.allclose(pose[:, :3, 3] + 2.7 * pose[:, :3, 2], pivot.expand(2, 3), atol=1e-6)  # looks at it
+    assert torch.allclose(pose[:, :3, 3].norm(dim=1), torch.full((2,), 2.7))
+    to_pivot = pivot - pose[:, :3, 3]
+    assert torch.allclose(to_pivot / to_pivot.norm(dim=1, keepdim=True), pose[:, :3, 2], atol=1e-6)  # looks at it
     assert cam[0, 16] == pytest.approx(4.5)
 
 
@@ -149,7 +169,9 @@ def test_ray_depth_becomes_axial_metres():
     cos = 1 / (1 + 2 * (0.25 / EG3D_FOCAL) ** 2) ** 0.5
     offset = float((model[0, 11] * METRES_PER_UNIT - cam[0, 11]) * -1)  # both look along -z
     assert torch.allclose(z, torch.full((1, 2, 2), 2.5 * cos * METRES_PER_UNIT + offset), atol=1e-6)
-    assert abs(offset) < 1e-4  # the v2 framing is EG3D's orbit in metres
+    # the v2 framing's frontal camera sits 2.7 units from the pivot, EG3D's 2.7 units from the world origin: it is
+    # 0.2 units (the pivot's z) further back than the model camera (docs/real-checkpoints.md, "Verified against")
+    assert offset == pytest.approx(0.2 * METRES_PER_UNIT, abs=1e-4)
     far = FRAMINGS["v1"].orbit(torch.zeros(1), torch.zeros(1))  # 1.6 m away: 0.56 m further along the axis
     assert torch.allclose(ray_depth_to_metres(t, model, far) - z, torch.tensor(1.6 - 2.9 * METRES_PER_UNIT),
                           atol=2e-3)
@@ -250,8 +272,10 @@ def test_checkout_module_check_names_what_is_missing(eg3d_files, tmp_path):
 def test_real_checkout_random_weights(tmp_path):
     """NVlabs/eg3d itself (see docs/real-checkpoints.md, "Verified against"): a snapshot as its training loop writes
     one is recognised without executing it, rebuilt from the checkout without running its stored sources (the
-    dataset_label_std buffer the loop adds included), returns EG3D's output keys, and gives the same images as the
-    checkout's own legacy.load_network_pkl (trust_code=true)."""
+    dataset_label_std buffer the loop adds included), uses EG3D's own cameras (camera_utils), returns its output keys,
+    and gives the same images as the checkout's own legacy.load_network_pkl (trust_code=true)."""
+    import importlib
+    import math
     import sys
 
     from omnibench.generators.eg3d.generator import Next3DGenerator, OmniAvatarPklGenerator
@@ -273,6 +297,20 @@ def test_real_checkout_random_weights(tmp_path):
     assert d["load"] == "rebuild" and d["source_identical_to_pickle"] is True
     assert d["buffers_added_after_construction"] == ["dataset_label_std"] and not executed_sources()
     assert (gen.resolution, gen.radius, gen.pivot.tolist()) == (128, 2.7, pytest.approx([0.0, 0.0, 0.2]))
+
+    # the conditioning camera is the one of EG3D's gen_samples.py, from its own camera_utils
+    lookat = importlib.import_module("camera_utils").LookAtPoseSampler
+    ref = lookat.sample(math.pi / 2, math.pi / 2, gen.pivot, radius=gen.radius)
+    assert torch.allclose(gen_cond(gen)[:, :16].view(1, 4, 4), ref, atol=1e-5)
+
+    # the model cameras are LookAtPoseSampler's poses (centre on the radius sphere about the world origin, aimed at
+    # the pivot) for every view aimed at the pivot, wherever the protocol camera's centre was on that line
+    for h, v in [(0.3, 0.0), (-0.5, 0.25)]:
+        ref = lookat.sample(math.pi / 2 + h, math.pi / 2 + v, gen.pivot, radius=gen.radius)
+        moved = ref.clone()
+        moved[:, :3, 3] -= 0.4 * ref[:, :3, 2]
+        cam = place_on_orbit(torch.cat([moved.view(1, 16), torch.zeros(1, 9)], 1), gen.pivot, gen.radius)
+        assert torch.allclose(cam[:, :16].view(1, 4, 4), ref, atol=1e-5)
 
     z = torch.randn(2, gen.z_dim)
     c = _controls([0.1, -0.3], [0.0, 0.2])
