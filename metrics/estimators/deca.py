@@ -1,5 +1,5 @@
 """``deca``: DECA's coarse encoder ``E_flame`` rebuilt from a torchvision ResNet-50 trunk and our own two-layer
-head, loading the user's ``deca_model.tar`` strictly (real-checkpoints.md §6).
+head, loading the user's ``deca_model.tar`` strictly (docs/metrics-control.md; checked against yfeng95/DECA).
 
 Network: ``encoder`` = torchvision ResNet-50 without ``fc`` (2048 features after global average pooling),
 ``layers`` = Linear(2048, 1024), ReLU, Linear(1024, 236): exactly DECA's ``E_flame`` key set (322 entries).

@@ -1,23 +1,27 @@
 """``emoca``: DECA's coarse encoder plus EMOCA's expression encoder, read from the user's EMOCA model
-(real-checkpoints.md §7).
+(docs/metrics-control.md, "deca, emoca, smirk"; checked against radekd91/emoca, see there).
 
-Weights: an EMOCA model folder (``cfg.yaml`` + ``detail/checkpoints/*.ckpt``, else ``coarse/...``; several
-checkpoints: the lowest ``val_loss=`` in the file name, as EMOCA's ``locate_checkpoint`` picks 'best') or a
-``.ckpt`` file (its ``cfg.yaml`` looked for two folders up). The Lightning checkpoint pickles OmegaConf
-hyper-parameters, which a weights-only load refuses: it is read with
-:class:`metrics.estimators.safe_load.StubUnpickler` (nothing from the file runs) and only ``state_dict`` is
-kept: ``deca.E_flame.*`` (DECA's layout) and ``deca.E_expression.*`` (a second ResNet-50 + MLP, the
-``deca_clone`` backbone of the final EMOCA).
+Weights: an EMOCA model folder (``cfg.yaml`` + ``detail/checkpoints/**.ckpt``, else ``coarse/...``) or a ``.ckpt``
+file. In a folder the checkpoint is picked as EMOCA's ``locate_checkpoint(mode='best')`` does: all ``*.ckpt``
+under ``<stage>/checkpoints`` recursively (the released names contain a ``/``, e.g.
+``deca-epoch=10-val_loss/dataloader_idx_0=3.25521111.ckpt``), ``last.ckpt`` skipped, the loss = the number after
+the last ``=`` of the file stem, the lowest wins (the last of equals in sorted order). ``cfg.yaml`` is looked for
+in the folders above the checkpoint; its section is the checkpoint's stage (``detail`` unless the checkpoint lies
+under ``coarse/``), as EMOCA's ``load_model`` reads ``conf[stage]``. The Lightning checkpoint pickles other objects
+(OmegaConf hyper-parameters, callback classes), which a weights-only load refuses: it is read with
+:class:`metrics.estimators.safe_load.StubUnpickler` (nothing from the file runs) and only ``state_dict`` is kept:
+``deca.E_flame.*`` (DECA's layout) and ``deca.E_expression.*`` (a second ResNet-50 + MLP, the ``deca_clone``
+backbone of the final EMOCA: ``ExpDECA`` attributes under ``DecaModule.deca``).
 
-Variant: ``cfg.yaml``'s ``coarse.model`` (``expression_backbone``, ``exp_deca_jaw_pose``,
-``exp_deca_global_pose``, ``n_exp``) checked against the rows of ``E_expression.layers.2.weight`` (``n_exp`` +
-3 per pose part); without ``cfg.yaml`` the rows decide (``n_exp`` + 3 = jaw, EMOCA's default; + 6 = global and
-jaw). EMOCA's expression (and the pose parts it predicts) replace DECA's, as its ``decompose_code`` does.
+Variant: ``cfg.yaml``'s ``model`` (``deca_class`` must be ``ExpDECA``: ``EMICA`` takes its shape from MICA, not
+supported; ``expression_backbone``, ``exp_deca_jaw_pose``, ``exp_deca_global_pose``, ``n_exp``) checked against
+the rows of ``E_expression.layers.2.weight`` (``n_exp`` + 3 per pose part); without ``cfg.yaml`` the rows decide
+(``n_exp`` + 3 is read as jaw, the ``emoca_conf`` default, though global-only has the same shape; + 6 = global and
+jaw). EMOCA's expression (and the pose parts it predicts) replace DECA's, as ``ExpDECA.decompose_code`` does.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -32,31 +36,55 @@ from omnibench.errors import CheckpointError
 N_EXP = 50
 
 
-def find_checkpoint(folder: Path) -> Path:
-    """The EMOCA checkpoint of a model folder: ``detail`` before ``coarse``, lowest ``val_loss`` first."""
-    for stage in ("detail", "coarse"):
-        ckpts = sorted((folder / stage / "checkpoints").glob("*.ckpt"))
-        if ckpts:
-            def loss(p: Path) -> float:
-                m = re.search(r"val_loss=(-?[0-9.]+?)(?:\.ckpt|-|$)", p.name)
-                return float(m.group(1)) if m else float("inf")
+def _stem_loss(path: Path) -> float | None:
+    """EMOCA's 'best' score of a checkpoint: the number after the last ``=`` of its stem (None when not a number)."""
+    tail = path.stem[path.stem.rfind("=") + 1:]
+    try:
+        return float(tail)
+    except ValueError:
+        return None
 
-            return min(ckpts, key=lambda p: (loss(p), p.name))
-    raise CheckpointError(f"EMOCA model folder '{folder}' has no detail/checkpoints/*.ckpt or coarse/checkpoints/*.ckpt")
+
+def find_checkpoint(folder: Path) -> Path:
+    """The EMOCA checkpoint of a model folder: ``detail`` before ``coarse``; within a stage as EMOCA's
+    ``locate_checkpoint(mode='best')`` (module docstring). A stage whose only checkpoint names no loss gives that
+    one; several without losses are an error (EMOCA's own loader fails there too)."""
+    for stage in ("detail", "coarse"):
+        ckpts = sorted((folder / stage / "checkpoints").rglob("*.ckpt"))
+        if not ckpts:
+            continue
+        scored = [(loss, p) for p in ckpts if p.stem != "last" and (loss := _stem_loss(p)) is not None]
+        if not scored:
+            if len(ckpts) == 1:
+                return ckpts[0]
+            raise CheckpointError(f"EMOCA model folder '{folder}': none of the {len(ckpts)} checkpoints under "
+                                  f"{stage}/checkpoints ends in '=<loss>.ckpt': pass the one to use as weights=")
+        best = min(loss for loss, _ in scored)
+        return [p for loss, p in scored if loss == best][-1]
+    raise CheckpointError(f"EMOCA model folder '{folder}' has no detail/checkpoints/**.ckpt or coarse/checkpoints/**.ckpt")
 
 
 def read_config(ckpt: Path) -> dict[str, Any] | None:
-    """``coarse.model`` of the model folder's ``cfg.yaml`` (None when absent)."""
+    """``<stage>.model`` of the model folder's ``cfg.yaml`` (the nearest one above ``ckpt``; the stage is ``coarse``
+    when the checkpoint lies under ``coarse/``, else ``detail``); None when there is none."""
     import yaml
 
-    for cfg in (ckpt.parent / "cfg.yaml", ckpt.parents[2] / "cfg.yaml" if len(ckpt.parents) > 2 else None):
-        if cfg is not None and cfg.is_file():
-            try:
-                doc = yaml.safe_load(cfg.read_text())
-            except yaml.YAMLError as exc:
-                raise CheckpointError(f"EMOCA config '{cfg}' is not valid YAML: {str(exc).splitlines()[0]}") from None
-            model = ((doc or {}).get("coarse") or doc or {}).get("model")
-            return dict(model) if isinstance(model, dict) else None
+    ckpt = ckpt.resolve()
+    for folder in list(ckpt.parents)[:4]:  # <root>/<stage>/checkpoints/<name-part>/<file>.ckpt at most
+        cfg = folder / "cfg.yaml"
+        if not cfg.is_file():
+            continue
+        try:
+            doc = yaml.safe_load(cfg.read_text())
+        except yaml.YAMLError as exc:
+            raise CheckpointError(f"EMOCA config '{cfg}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+        doc = doc if isinstance(doc, dict) else {}
+        rel = ckpt.relative_to(folder).parts
+        stage = "coarse" if rel and rel[0] == "coarse" else "detail"
+        other = "detail" if stage == "coarse" else "coarse"
+        section = doc.get(stage) or doc.get(other) or doc
+        model = section.get("model") if isinstance(section, dict) else None
+        return dict(model) if isinstance(model, dict) else None
     return None
 
 
@@ -64,6 +92,10 @@ def expression_variant(config: dict[str, Any] | None, rows: int) -> dict[str, An
     """``{"global": bool, "jaw": bool, "n_exp": int, "source": "cfg.yaml" | "tensor shapes"}`` for an
     ``E_expression`` with ``rows`` outputs."""
     if config is not None:
+        deca_class = config.get("deca_class")
+        if deca_class is not None and deca_class != "ExpDECA":
+            raise CheckpointError(f"EMOCA deca_class '{deca_class}' is not supported (only 'ExpDECA', EMOCA; 'EMICA' "
+                                  "takes its shape from MICA)")
         backbone = config.get("expression_backbone", "deca_clone")
         if backbone != "deca_clone":
             raise CheckpointError(f"EMOCA expression backbone '{backbone}' is not supported (only 'deca_clone', the final EMOCA)")
@@ -107,7 +139,7 @@ class EmocaEstimator(DecaEstimator):
     """EMOCA (DECA's coarse encoder + EMOCA's expression encoder) on the user's EMOCA model folder or ``.ckpt``."""
 
     name = "emoca"
-    version = 1
+    version = 2  # 2: EMOCA's checkpoint pick (nested names) and cfg.yaml stage
 
     def weights_path(self, weights: str | None) -> Path:
         return user_weights(weights, "EMOCA_v2_lr_mse_20", "EMOCA", "an EMOCA model folder or its .ckpt")
@@ -121,11 +153,14 @@ class EmocaEstimator(DecaEstimator):
         flame, expr = sub_state(state, "deca.E_flame."), sub_state(state, "deca.E_expression.")
         if not flame or not expr:
             raise CheckpointError(f"EMOCA checkpoint '{ckpt}' lacks deca.E_flame.* or deca.E_expression.* weights")
+        if sub_state(state, "deca.E_mica."):
+            raise CheckpointError(f"EMOCA checkpoint '{ckpt}' holds deca.E_mica.* (EMICA: shape from MICA), not supported")
         rows = expr.get("layers.2.weight")
         if not isinstance(rows, torch.Tensor) or rows.ndim != 2:
             raise CheckpointError(f"EMOCA checkpoint '{ckpt}': deca.E_expression.layers.2.weight missing")
         self.variant = expression_variant(read_config(ckpt), int(rows.shape[0]))
         self.checkpoint = ckpt
+        self.checkpoint_label = ckpt.relative_to(path).as_posix() if path.is_dir() else ckpt.name
         e_flame = load_e_flame(ckpt, flame, f"EMOCA checkpoint '{ckpt}' deca.E_flame")
         e_expr = ResnetCoder(int(rows.shape[0]))
         load_strict(e_expr, expr, f"EMOCA checkpoint '{ckpt}' deca.E_expression")
@@ -138,5 +173,5 @@ class EmocaEstimator(DecaEstimator):
         from omnibench.assets import sha256_file
 
         d = super().describe()
-        d.update({"sha256": sha256_file(self.checkpoint), "weights": self.checkpoint.name, "variant": self.variant})
+        d.update({"sha256": sha256_file(self.checkpoint), "weights": self.checkpoint_label, "variant": self.variant})
         return d

@@ -50,7 +50,7 @@ class CropRule:
 
 
 DECA_CROP = CropRule("deca-kpt68", 1.1, 1.25, True)  # DECA/EMOCA TestData with 68 landmarks ('kpt68')
-SMIRK_CROP = CropRule("smirk", 1.0, 1.4, False)  # SMIRK's demo: landmark box, scale 1.4
+SMIRK_CROP = CropRule("smirk", 1.0, 1.4, True)  # SMIRK's demo crop_face: landmark box, int(side x 1.4)
 
 
 def crop_boxes(points: torch.Tensor, rule: CropRule) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """``smirk``: SMIRK's three encoders built with ``timm`` (``pretrained=False``: nothing is downloaded), loading
-the user's ``SMIRK_em1.pt`` strictly (real-checkpoints.md §8). Needs the optional extra ``omnibench[smirk]``
-(timm).
+the user's ``SMIRK_em1.pt`` strictly (docs/metrics-control.md; checked against georgeretsi/smirk). Needs the
+optional extra ``omnibench[smirk]`` (timm).
 
 Network (keys under ``smirk_encoder.``; ``smirk_generator.*``, the neural renderer, is ignored):
 
@@ -10,10 +10,10 @@ Network (keys under ``smirk_encoder.``; ``smirk_generator.*``, the neural render
 * ``expression_encoder``: the same trunk -> ``expression_layers.0`` -> 55 = expression 50, eyelids 2 (clamped to
   [0, 1]), jaw 3 (the first through ReLU, the other two clamped to +-0.2).
 
-Crop: SMIRK's rule (landmark box, side x 1.4, similarity to 224, RGB in [0, 1]) on 68 offline landmarks
-(SMIRK uses MediaPipe's 478; a documented deviation, recorded in ``describe()``). Mapped to omnibench: shape
-300, expression 50, jaw into ``pose[6:9]``, global pose and camera into the EG3D camera; the eyelid values
-have no place in :class:`FlameEstimate` and are dropped. SMIRK's codes refer to FLAME 2020.
+Crop: SMIRK's rule (landmark box, side x 1.4 truncated to an integer, similarity to 224, RGB in [0, 1]) on 68
+offline landmarks (SMIRK uses MediaPipe's 478; a documented deviation, recorded in ``describe()``). Mapped to
+omnibench: shape 300, expression 50, jaw into ``pose[6:9]``, global pose and camera into the EG3D camera; the
+eyelid values have no place in :class:`FlameEstimate` and are dropped. SMIRK's codes refer to FLAME 2020.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class SmirkEstimator(CropEncoderEstimator):
     """SMIRK's encoder (timm MobileNetV3 trunks) on the user's ``SMIRK_em1.pt``."""
 
     name = "smirk"
-    version = 1
+    version = 2  # 2: crop side truncated to an integer, as SMIRK's crop_face
     crop_rule = SMIRK_CROP
     n_shape = 300
     n_expression = 50

@@ -1,6 +1,8 @@
 """Stand-in weight files of the field's estimators with their exact key layouts and random values, built at
-test time from torchvision/timm directly (not through omnibench's network classes), as real-checkpoints.md
-§6.4, §7 and §8 describe them."""
+test time from torchvision/timm directly (not through omnibench's network classes). The layouts were checked
+against the upstream code (docs/metrics-control.md, "Verified against"): DECA's ``ResnetEncoder`` and
+``DECA.model_dict()``, EMOCA's ``DecaModule.deca`` (``ExpDECA``) and ``locate_checkpoint``, SMIRK's
+``SmirkEncoder`` and ``save_model``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-DECA_E_FLAME_ENTRIES = 322  # real-checkpoints.md §6.4 (53 of them num_batches_tracked)
+DECA_E_FLAME_ENTRIES = 322  # DECA's ResnetEncoder(236).state_dict() (53 of them num_batches_tracked)
 
 
 def resnet_coder_state(n_out: int, seed: int) -> OrderedDict:
@@ -50,32 +52,46 @@ class FakeDictConfig:
 EXECUTED: list[bool] = []
 
 
-def write_emoca_folder(root: Path, n_expression_out: int = 53, seed: int = 0, cfg: str | None = None) -> Path:
-    """An EMOCA model folder: ``cfg.yaml`` + ``detail/checkpoints/*.ckpt`` (a Lightning-like dict whose
-    ``state_dict`` keys are prefixed ``deca.`` and whose hyper-parameters are unpicklable-by-weights-only objects)."""
+class FakeModelCheckpoint:
+    """Stands for Lightning 1.x's ``ModelCheckpoint`` class, which its checkpoints pickle as a ``callbacks`` key."""
+
+
+# EMOCA's released checkpoints sit one folder deeper than the stage's checkpoints/: Lightning's file name holds
+# the metric name 'val_loss/dataloader_idx_0', whose '/' makes a folder (EMOCA's locate_checkpoint uses rglob
+# and reads the loss after the last '=').
+EMOCA_CKPT = "deca-epoch=10-val_loss/dataloader_idx_0=3.25521111.ckpt"
+EMOCA_CFG = ("{stage}:\n  model:\n    deca_class: ExpDECA\n    expression_backbone: deca_clone\n"
+             "    exp_deca_jaw_pose: true\n    exp_deca_global_pose: false\n    n_exp: 50\n    n_pose: 6\n")
+
+
+def write_emoca_folder(root: Path, n_expression_out: int = 53, seed: int = 0, cfg: str | None = None,
+                       stage: str = "detail", name: str = EMOCA_CKPT) -> Path:
+    """An EMOCA model folder: ``cfg.yaml`` (``coarse`` and ``detail`` sections) + ``<stage>/checkpoints/<name>``:
+    a Lightning-like dict whose ``state_dict`` is ``DecaModule``'s (``deca.E_flame``, ``deca.E_expression`` as
+    ``ExpDECA`` builds them with ``deca_clone``; ``deca.E_detail``/``deca.D_detail`` small fakes) and whose
+    hyper-parameters and callback keys are objects a weights-only load refuses."""
     state = OrderedDict()
     for k, v in resnet_coder_state(236, seed).items():
         state[f"deca.E_flame.{k}"] = v
     for k, v in resnet_coder_state(n_expression_out, seed + 10).items():
         state[f"deca.E_expression.{k}"] = v
-    state["deca.E_detail.layers.0.weight"] = torch.zeros(2, 2)
-    ckpt = root / "detail" / "checkpoints" / "deca-epoch=03-val_loss=-0.05.ckpt"
+    state["deca.E_detail.layers.2.weight"] = torch.zeros(2, 2)
+    state["deca.D_detail.conv_blocks.0.weight"] = torch.zeros(2, 2)
+    ckpt = root / stage / "checkpoints" / name
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     hp = {"model_params": FakeDictConfig({"expression_backbone": "deca_clone"})}
-    torch.save({"epoch": 3, "global_step": 100, "pytorch-lightning_version": "1.4.9", "state_dict": state,
-                "hyper_parameters": hp, "optimizer_states": []}, ckpt)
+    callbacks = {FakeModelCheckpoint: {"monitor": "val_loss/dataloader_idx_0", "best_model_path": str(ckpt)}}
+    torch.save({"epoch": 10, "global_step": 100, "pytorch-lightning_version": "1.4.9", "state_dict": state,
+                "callbacks": callbacks, "hyper_parameters": hp, "optimizer_states": [], "lr_schedulers": []}, ckpt)
     if cfg is None:
-        cfg = ("coarse:\n  model:\n    expression_backbone: deca_clone\n    exp_deca_jaw_pose: true\n"
-               "    exp_deca_global_pose: false\n    n_exp: 50\n"
-               "detail:\n  model:\n    expression_backbone: deca_clone\n    exp_deca_jaw_pose: true\n"
-               "    exp_deca_global_pose: false\n    n_exp: 50\n")
+        cfg = EMOCA_CFG.format(stage="coarse") + EMOCA_CFG.format(stage="detail")
     (root / "cfg.yaml").write_text(cfg)
     return root
 
 
 def write_smirk_pt(path: Path, seed: int = 0) -> Path:
-    """``SMIRK_em1.pt``: flat state dict, ``smirk_encoder.`` (three timm MobileNetV3 ``features_only`` trunks +
-    Linear heads) and ``smirk_generator.`` (a small fake)."""
+    """``SMIRK_em1.pt`` as SMIRK's ``save_model`` writes it: a flat state dict, ``smirk_encoder.`` (``SmirkEncoder``:
+    three timm MobileNetV3 ``features_only`` trunks + Linear heads) and ``smirk_generator.`` (a small fake)."""
     import timm
 
     torch.manual_seed(seed)

@@ -7,7 +7,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from metrics.estimators.emoca import EmocaEstimator, expression_variant, merge_codes
+from metrics.estimators.emoca import (
+    EmocaEstimator,
+    expression_variant,
+    find_checkpoint,
+    merge_codes,
+    read_config,
+)
 from omnibench.errors import CheckpointError
 from tests.metrics.estimators import stand_ins
 
@@ -32,7 +38,7 @@ def _frontal_render(res: int = 128) -> torch.Tensor:
 
 def test_emoca_checkpoint_is_refused_by_weights_only_and_read_without_executing(tmp_path, head):
     folder = stand_ins.write_emoca_folder(tmp_path / "EMOCA_v2_lr_mse_20")
-    ckpt = next((folder / "detail" / "checkpoints").glob("*.ckpt"))
+    ckpt = folder / "detail" / "checkpoints" / stand_ins.EMOCA_CKPT
     with pytest.raises(Exception):  # noqa: B017 - torch's own refusal, whatever its class
         torch.load(ckpt, weights_only=True)
     stand_ins.EXECUTED.clear()
@@ -40,7 +46,8 @@ def test_emoca_checkpoint_is_refused_by_weights_only_and_read_without_executing(
     assert stand_ins.EXECUTED == []  # FakeDictConfig.__setstate__ never ran
     assert est.variant == {"global": False, "jaw": True, "n_exp": 50, "source": "cfg.yaml"}
     d = est.describe()
-    assert d["name"] == "emoca" and d["weights"] == ckpt.name and len(d["sha256"]) == 64
+    assert d["name"] == "emoca" and d["weights"] == "detail/checkpoints/" + stand_ins.EMOCA_CKPT
+    assert len(d["sha256"]) == 64
     out = est.estimate(_frontal_render()).validate()
     assert out.expression.shape == (1, 50) and out.shape.shape == (1, 100)
 
@@ -71,12 +78,70 @@ def test_emoca_merge_codes_known_answer():
 
 def test_emoca_wrong_keys_refused(tmp_path, head):
     folder = stand_ins.write_emoca_folder(tmp_path / "m")
-    ckpt = next((folder / "detail" / "checkpoints").glob("*.ckpt"))
+    ckpt = folder / "detail" / "checkpoints" / stand_ins.EMOCA_CKPT
     blob = torch.load(ckpt, weights_only=False)
     blob["state_dict"].pop("deca.E_expression.encoder.bn1.running_mean")
     torch.save(blob, ckpt)
     with pytest.raises(CheckpointError, match=r"deca.E_expression does not fit .* 1 missing \(first: encoder.bn1.running_mean\)"):
         EmocaEstimator(head, weights=str(ckpt))
+
+
+def test_emoca_checkpoint_pick_follows_locate_checkpoint(tmp_path):
+    """EMOCA's locate_checkpoint(mode='best'): rglob under <stage>/checkpoints, 'last' skipped, the number after the
+    last '=' of the stem, the lowest wins, the last of equals in sorted order; detail before coarse."""
+    def touch(rel: str):
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+        return path
+
+    touch("coarse/checkpoints/deca-epoch=01-val_loss/dataloader_idx_0=0.1.ckpt")
+    touch("detail/checkpoints/last.ckpt")
+    touch("detail/checkpoints/deca-epoch=02-val_loss/dataloader_idx_0=4.5.ckpt")
+    a = touch("detail/checkpoints/deca-epoch=05-val_loss/dataloader_idx_0=3.25.ckpt")
+    assert find_checkpoint(tmp_path) == a
+    b = touch("detail/checkpoints/deca-epoch=09-val_loss/dataloader_idx_0=3.25.ckpt")
+    assert find_checkpoint(tmp_path) == b  # '<=': the later of equal losses
+    only = tmp_path / "only"
+    c = touch("only/coarse/checkpoints/model.ckpt")
+    assert find_checkpoint(only) == c  # one checkpoint without a loss: that one
+    touch("only/coarse/checkpoints/other.ckpt")
+    with pytest.raises(CheckpointError, match="none of the 2 checkpoints"):
+        find_checkpoint(only)
+    with pytest.raises(CheckpointError, match="has no detail/checkpoints"):
+        find_checkpoint(tmp_path / "empty")
+
+
+def test_emoca_config_stage_and_class(tmp_path, head):
+    cfg = (stand_ins.EMOCA_CFG.format(stage="coarse").replace("exp_deca_jaw_pose: true", "exp_deca_jaw_pose: false")
+           + stand_ins.EMOCA_CFG.format(stage="detail"))
+    (tmp_path / "cfg.yaml").write_text(cfg)
+    deep = tmp_path / "detail" / "checkpoints" / "a=1" / "b=2.ckpt"
+    assert read_config(deep)["exp_deca_jaw_pose"] is True  # cfg.yaml three folders up, the detail section
+    assert read_config(tmp_path / "coarse" / "checkpoints" / "x=1.ckpt")["exp_deca_jaw_pose"] is False
+    assert read_config(tmp_path.parent / "elsewhere" / "x.ckpt") is None
+    with pytest.raises(CheckpointError, match="deca_class 'EMICA' is not supported"):
+        expression_variant({"deca_class": "EMICA"}, 53)
+    folder = stand_ins.write_emoca_folder(tmp_path / "m")
+    ckpt = folder / "detail" / "checkpoints" / stand_ins.EMOCA_CKPT
+    blob = torch.load(ckpt, weights_only=False)
+    blob["state_dict"]["deca.E_mica.arcface.w"] = torch.zeros(1)
+    torch.save(blob, ckpt)
+    with pytest.raises(CheckpointError, match="deca.E_mica"):
+        EmocaEstimator(head, weights=str(folder))
+
+
+def test_emoca_checkpoint_with_real_omegaconf_objects(tmp_path, head):
+    """Real OmegaConf DictConfigs pickled as hyper-parameters (as Lightning does) are read inert."""
+    omegaconf = pytest.importorskip("omegaconf")
+    folder = stand_ins.write_emoca_folder(tmp_path / "m")
+    ckpt = folder / "detail" / "checkpoints" / stand_ins.EMOCA_CKPT
+    blob = torch.load(ckpt, weights_only=False)
+    conf = omegaconf.OmegaConf.create((folder / "cfg.yaml").read_text())
+    blob["hyper_parameters"] = {"model_params": conf.detail.model, "learning_params": conf.detail, "stage_name": "x"}
+    torch.save(blob, ckpt)
+    est = EmocaEstimator(head, weights=str(ckpt))
+    assert est.variant["source"] == "cfg.yaml" and est.variant["jaw"] is True
 
 
 @pytest.fixture(scope="module")
