@@ -35,6 +35,7 @@ from reference_model.gan.checkpoint import (
 )
 from reference_model.gan.config import GANConfig
 from reference_model.gan.data import TrainingSet, seeded
+from reference_model.gan.deformation import deformation_conditioning
 from reference_model.gan.discriminator import DualDiscriminator
 from reference_model.gan.encoder import ControlEncoder
 from reference_model.gan.encoder_training import EncoderRecipe, train_encoder
@@ -70,6 +71,9 @@ class Trainer:
             self.head = head.to(self.device)
         torch.manual_seed(cfg.seed)
         self.G = build_generator(cfg, sdf).to(self.device)
+        if cfg.method == "anifacegan":  # D's conditioning in units of the training labels' spread (a buffer: resumed)
+            self.G.deformation.set_conditioning_scale(deformation_conditioning(
+                fit_columns(data.shape, cfg.n_shape), fit_columns(data.expression, cfg.n_expression), data.pose))
         self.D = DualDiscriminator(cfg.image_res, cfg.d_channels, cfg.c_dim, cfg.mbstd_group).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.E: ControlEncoder | None = encoder[0].to(self.device) if encoder is not None else None

@@ -1,0 +1,67 @@
+"""The shipped seed-0 baselines of reports/comparison.* (issue #23): ``reference_model/checkpoints/anifacegan.pt``
+(the AniFaceGAN-style generator) and ``tiny-eg3d.pt`` (plain EG3D), trained under the one budget of
+docs/reference-model.md. Self-describing, resolvable by name, and their recomputed metrics equal the committed
+result files in reports/runs/comparison/."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from omnibench.heads import load_head_model
+from reference_model.adapter import SHIPPED, AniFaceGANGenerator, OmniAvatarGenerator
+from reference_model.gan.checkpoint import KINDS, checkpoint_method, read_gan_checkpoint
+
+COMPARISON = Path(__file__).parents[3] / "reports" / "runs" / "comparison"
+SHIPPED_BASELINES = {  # name -> (adapter, checkpoint method, committed result file)
+    "anifacegan": (AniFaceGANGenerator, "anifacegan", "anifacegan-s0.json"),
+    "tiny-eg3d": (OmniAvatarGenerator, "omniavatar", "eg3d-s0.json"),
+}
+METRICS = ["aed", "asd", "apd", "geometry"]
+
+
+@pytest.mark.parametrize("name", SHIPPED_BASELINES)
+def test_shipped_baseline_is_small_self_describing_and_resolves_by_name(name):
+    cls, method, _ = SHIPPED_BASELINES[name]
+    path = SHIPPED / f"{name}.pt"
+    assert path.is_file() and path.stat().st_size < 6_000_000
+    assert checkpoint_method(path) == method
+    ck = read_gan_checkpoint(path, method)
+    assert ck["kind"] == KINDS[method]
+    assert "training" not in ck and ck["step"] == ck["config"]["steps"] == 2000
+    assert ck["config"]["seed"] == 0 and ck["config"]["batch"] == 8
+    assert not ck["config"]["use_sdf"] and not ck["config"]["use_prior"] and not ck["config"]["use_enc"]
+    assert ck["head_model"]["sha256"] == load_head_model("synthetic").sha256
+    # the same training set as the shipped OmniAvatar pair (one budget)
+    tiny = read_gan_checkpoint(SHIPPED / "tiny.pt")
+    assert ck["dataset"]["content_hash"] == tiny["dataset"]["content_hash"]
+    assert cls.named_checkpoints()[name] == str(path)
+
+
+@pytest.fixture(scope="module")
+def recomputed(tmp_path_factory, synthetic_heads):
+    """Both baselines under the quick protocol (v2) in a cache of their own; plain EG3D declares the camera as its
+    only control, so its four control metrics are not applicable and nothing is generated for them."""
+    from omnibench.evaluation import evaluate
+
+    cache = tmp_path_factory.mktemp("cache")
+    (cache / "heads").symlink_to(synthetic_heads, target_is_directory=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMNIBENCH_CACHE", str(cache))
+        return {n: evaluate(n, metrics=METRICS, protocol="quick", progress=False)["metrics"] for n in SHIPPED_BASELINES}
+
+
+@pytest.mark.parametrize("name", SHIPPED_BASELINES)
+def test_recomputed_baseline_metrics_match_the_committed_result_files(recomputed, name):
+    committed = json.loads((COMPARISON / SHIPPED_BASELINES[name][2]).read_text())["metrics"]
+    for key, m in recomputed[name].items():
+        if m.get("not_applicable"):
+            assert committed[key]["value"] is None and committed[key]["not_applicable"] == m["not_applicable"]
+        else:
+            assert m["value"] == pytest.approx(committed[key]["value"], rel=1e-6, abs=1e-9), (name, key)
+
+
+def test_eg3d_control_metrics_read_not_applicable_anifacegan_measures_them(recomputed):
+    assert all(recomputed["tiny-eg3d"][k]["value"] is None and recomputed["tiny-eg3d"][k]["not_applicable"]
+               for k in METRICS)
+    assert all(isinstance(recomputed["anifacegan"][k]["value"], float) for k in METRICS)
