@@ -144,6 +144,15 @@ class AKD(Metric):
         "eyes": "mean distance over the 12 eye landmarks (iBUG 36-47) / inter-ocular distance",
     }
 
+    @classmethod
+    def required_controls(cls, variant: str) -> frozenset[str]:
+        """The controls that move the variant's requested landmarks: every landmark moves with the camera, shape,
+        expression and neck; the whole face and the mouth with the jaw too. A generator that ignores one of them
+        (plain EG3D: the camera only) gets ``not_applicable``, as for AED, not a distance that looks like failed
+        control."""
+        base = {"camera", "shape", "expression", "neck"}
+        return frozenset(base if variant == "eyes" else base | {"jaw"})
+
     @staticmethod
     def _kind(variant: str) -> str:
         """How per-sample values aggregate (the control metrics' interface): a plain mean."""

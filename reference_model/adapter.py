@@ -1,6 +1,7 @@
 """``omnibench.generators`` entry point ``omniavatar``: scores OmniAvatar checkpoints with ``omnibench evaluate``.
 
-``--ckpt tiny`` / ``--ckpt tiny-no-prior`` resolve to the checkpoints shipped in ``reference_model/checkpoints``.
+``--ckpt tiny`` / ``--ckpt tiny-no-prior`` / ``--ckpt tiny-eg3d`` (plain EG3D) and ``--ckpt anifacegan`` resolve to the
+checkpoints shipped in ``reference_model/checkpoints``.
 The mapping network is conditioned on one fixed camera, the frontal orbit camera of the head frame
 (:func:`conditioning_camera`), whatever camera renders the image: EG3D's convention for multi-view results, so one
 latent is one person in every view (conditioning on the rendering camera lets identity drift with the view,
@@ -59,7 +60,7 @@ class OmniAvatarGenerator(Generator):
 
     @classmethod
     def named_checkpoints(cls) -> dict[str, str]:
-        """The shipped checkpoints of this generator, by file stem (``tiny`` and its ablations, ``tiny-no-prior``)."""
+        """The shipped checkpoints of this generator, by file stem (``tiny`` and its ablations ``tiny-no-prior``, ``tiny-eg3d``)."""
         return {p.stem: str(p) for p in sorted(SHIPPED.glob(cls.shipped_glob))}
 
     @classmethod

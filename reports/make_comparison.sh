@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # reports/comparison.{md,tex,csv,html}: OmniAvatar, OmniAvatar without L_prior and the AniFaceGAN-style and EG3D-style
 # baselines trained under one budget, every training seed (reports/comparison-models.tsv), beside the oracle reference
-# (reports/runs/oracle.json) and the published baselines (never ranked with them).
+# (the built-in generator 'oracle', first row of the TSV) and the published baselines (never ranked with them).
 # Usage: reports/make_comparison.sh [--keep-runs]   (PYTHON=/path/to/python to choose the interpreter)
 # A model whose checkpoint is not on this machine (the seeds that do not ship) keeps its committed result file; a
 # checkpoint whose sha256 differs from the one recorded is refused. Documented in docs/tables-and-reports.md
@@ -11,15 +11,16 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 ob() { "$PY" -m omnibench "$@"; }
-METRICS="${OMNIBENCH_REPORT_METRICS:-fid,kid,id-views@synthetic,id-expr@synthetic,id-views@dlib,id-expr@dlib,aed,asd,apd,mv-reproj,geometry}"
+# every metric the synthetic profile computes offline: make_reports.sh's list plus the estimator-free akd (dlib's 68 points)
+METRICS="${OMNIBENCH_REPORT_METRICS:-fid,kid,id-views@synthetic,id-expr@synthetic,id-views@dlib,id-expr@dlib,aed,asd,apd,akd,akd@mouth,mv-reproj,geometry}"
 OUT=reports/runs/comparison
 mkdir -p "$OUT"
-RUNS=(reports/runs/oracle.json)
+RUNS=()
 while IFS=$'\t' read -r stem label ckpt sha; do
   case "$stem" in ''|'#'*) continue ;; esac
   result="$OUT/$stem.json"
   if [ "${1:-}" != "--keep-runs" ]; then
-    if [ -f "$ckpt" ]; then
+    if [ -f "$ckpt" ] || [[ "$ckpt" != */* ]]; then  # a file here, or a built-in generator's name
       if [ "$sha" != "-" ] && [ "$(sha256sum "$ckpt" | cut -d' ' -f1)" != "$sha" ]; then
         echo "make_comparison: $ckpt is not the checkpoint recorded for $stem (sha256 $sha); rebuild it or update reports/comparison-models.tsv" >&2
         exit 2

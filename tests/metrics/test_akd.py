@@ -175,3 +175,20 @@ def test_unknown_detector_is_one_clear_error(head):
     ctx = InMemoryContext({}, head=head, options={"landmark_detector": "mediapipe"})
     with pytest.raises(OmnibenchError, match="unknown landmark_detector 'mediapipe'"):
         AKD.check(ctx, "whole")
+
+
+def test_akd_needs_the_controls_that_move_its_landmarks():
+    """A generator that ignores expression, neck or jaw (plain EG3D honours the camera only) gets AKD 'not
+    applicable', as it gets AED, instead of a distance that reads like failed control."""
+    from omnibench.evaluation.engine import split_not_applicable
+    from tests.omnibench.fakes import FakeCameraOnly, FakeGenerator
+
+    assert AKD.required_controls("whole") == {"camera", "shape", "expression", "neck", "jaw"}
+    assert AKD.required_controls("mouth") == AKD.required_controls("whole")
+    assert AKD.required_controls("eyes") == {"camera", "shape", "expression", "neck"}
+    chosen = [(k, AKD, v) for k, v in (("akd", "whole"), ("akd@mouth", "mouth"), ("akd@eyes", "eyes"))]
+    kept, na = split_not_applicable(chosen, FakeCameraOnly())
+    assert not kept and set(na) == {"akd", "akd@mouth", "akd@eyes"}
+    assert all("ignores the" in e["not_applicable"] and e["value"] is None for e in na.values())
+    kept, na = split_not_applicable(chosen, FakeGenerator())
+    assert kept == chosen and not na
