@@ -118,4 +118,5 @@ class AniFaceGANGenerator(OmniAvatarGenerator):
     checkpoint_kind = "omnibench.anifacegan"
     method = "anifacegan"
     shipped_glob = "anifacegan*.pt"
-    default_checkpoint = None
+    # the shipped seed-0 baseline: `--ckpt anifacegan` names the generator and, through this, its file
+    default_checkpoint = "anifacegan"
