@@ -210,7 +210,7 @@ def split_not_applicable(chosen: Chosen, gen: Generator) -> tuple[Chosen, dict[s
             run.append((key, cls, variant))
             continue
         names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
-        na[key] = not_applicable_entry(cls, variant, f"generator '{gen.name}' ignores the {names} "
+        na[key] = not_applicable_entry(cls, variant, f"generator '{gen.display_name}' ignores the {names} "
                                                      f"control{'s' if len(missing) > 1 else ''} this metric measures")
     return run, na
 

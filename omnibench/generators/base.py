@@ -168,6 +168,12 @@ class Generator(ABC):
         """
         return None
 
+    @property
+    def display_name(self) -> str:
+        """How messages name this instance (default :attr:`name`; a generator whose checkpoints hold variants, e.g.
+        an ablation that honours fewer controls, says which)."""
+        return self.name
+
     def honoured_controls(self) -> frozenset[str]:
         """The controls this instance honours (checked against :data:`CONTROL_NAMES`)."""
         return check_controls(self.controls, f"generator '{self.name}'")

@@ -76,3 +76,16 @@ def test_declared_controls_follow_the_config():
     afg = AniFaceGANGenerator(AniFaceGANG(SMALL.with_overrides(**ABLATIONS["anifacegan"], deform_hidden=8)).eval(),
                               None, META, "x")
     assert afg.honoured_controls() == {"camera", "shape", "expression", "neck", "jaw"}
+
+
+def test_plain_eg3d_ablation_is_named_in_not_applicable_reasons():
+    from metrics.control import AED
+    from omnibench.evaluation.engine import split_not_applicable
+    from reference_model.adapter import SHIPPED
+
+    gen = OmniAvatarGenerator.load(str(SHIPPED / "tiny-eg3d.pt"))
+    assert gen.display_name == "omniavatar (plain EG3D ablation)"
+    _, na = split_not_applicable([("aed", AED, "rmse")], gen)
+    assert na["aed"]["not_applicable"] == ("generator 'omniavatar (plain EG3D ablation)' ignores the expression "
+                                           "control this metric measures")
+    assert OmniAvatarGenerator.load("tiny").display_name == "omniavatar"
