@@ -62,9 +62,7 @@ class OmniAvatarGenerator(Generator):
     def display_name(self) -> str:
         """``omniavatar (plain EG3D ablation)`` for a checkpoint without W, the dynamic decoder or L_prior (what a
         not-applicable reason names), else the registry name."""
-        cfg = self.G.cfg
-        plain = cfg.method == "omniavatar" and not (cfg.use_sdf or cfg.dynamic)
-        return f"{self.name} (plain EG3D ablation)" if plain else self.name
+        return f"{self.name} (plain EG3D ablation)" if self.controls == {"camera"} else self.name
 
     @classmethod
     def named_checkpoints(cls) -> dict[str, str]:

@@ -30,11 +30,9 @@ def _grid_figures(runs, spec) -> tuple[list[Figure], list[str]]:
         img.save(buf, format="PNG")
         return buf.getvalue()
 
-    from collections import Counter
+    from omnibench.tables.model import row_labels
 
-    from omnibench.tables.seeds import training_seed
-
-    shared = Counter(run.label for run in runs)
+    labels = row_labels(runs)  # seed siblings "NAME, seed S", as the table's rows
     figs, warnings, seen, models = [], [], set(), []
     for run in runs:
         ck = run.data["checkpoint"]
@@ -45,17 +43,14 @@ def _grid_figures(runs, spec) -> tuple[list[Figure], list[str]]:
         try:
             # the generator options the run recorded (e.g. an EG3D checkout: repo=PATH) rebuild it the same way
             gen = resolve_generator(ck["path"], ck["generator"], options=ck.get("options"))[0]
-            # seed siblings share a label: name each one's grids by its training seed, as the table's rows do
-            seed = training_seed(run.data)
-            name = f"{run.label}, seed {seed}" if shared[run.label] > 1 and seed is not None else run.label
-            grids = model_grids(gen, spec, name=name)
+            grids = model_grids(gen, spec, name=labels[run.path])
         except OmnibenchError as exc:
             msg = f"no qualitative grid for '{run.label}': {exc}"
             print(f"omnibench report: warning: {msg}", file=sys.stderr)
             warnings.append(msg)
             continue
         models.append(grids)
-        figs.append(Figure(name, png(grids_figure(grids, spec)),
+        figs.append(Figure(labels[run.path], png(grids_figure(grids, spec)),
                            f"rows: identities (seed {spec.seed}); top: camera views; bottom: expressions"))
     if len(models) > 1:
         figs.insert(0, Figure("all models side by side", png(comparison_figure(models, spec)),

@@ -243,20 +243,30 @@ def _block(title: str, status: str, rows: list[str], columns: list[Column], recs
     return Block(title, status, rows, columns, frame, notes, key)
 
 
+def _seed_relabelled(group: list[Run], groups: list[SeedGroup]) -> list[Run]:
+    """One block's runs with the labels their rows show: seed siblings ``NAME, seed S``, then shared labels made
+    unique (:func:`_unique_labels`)."""
+    runs = list(group)
+    for g in groups:
+        for i, seed in zip(g.members, g.seeds):
+            runs[i] = Run(runs[i].path, runs[i].data, f"{g.label}, seed {seed}")
+    return _unique_labels(runs)
+
+
+def row_labels(runs: list[Run]) -> dict[str, str]:
+    """Result file path -> the label its table row shows, block by block as :func:`build_table` groups the runs
+    (for figures that must name runs as the table does)."""
+    return {r.path: r.label for g in _group_runs(runs) for r in _seed_relabelled(g, seed_groups(g))}
+
+
 def _seed_summaries(group: list[Run]) -> tuple[list[Run], list[str], list[dict], set[str], list[str]]:
     """Relabel seed siblings ``NAME, seed S`` and add the summary rows ``NAME (mean of N seeds)`` after them:
     (runs, row order, summary records, per-seed row labels, notes)."""
     groups = seed_groups(group)
+    runs = _seed_relabelled(group, groups)
     if not groups:
-        runs = _unique_labels(group)
         return runs, [r.label for r in runs], [], set(), []
-    runs = list(group)
-    summary_after: dict[int, tuple[str, SeedGroup]] = {}
-    for g in groups:
-        for i, seed in zip(g.members, g.seeds):
-            runs[i] = Run(runs[i].path, runs[i].data, f"{g.label}, seed {seed}")
-        summary_after[g.members[-1]] = (f"{g.label} (mean of {len(g.seeds)} seeds)", g)
-    runs = _unique_labels(runs)
+    summary_after = {g.members[-1]: (f"{g.label} (mean of {len(g.seeds)} seeds)", g) for g in groups}
     rows: list[str] = []
     recs: list[dict] = []
     notes: list[str] = []

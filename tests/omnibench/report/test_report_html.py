@@ -79,8 +79,7 @@ def test_seed_siblings_grids_are_named_by_training_seed(tmp_path, capsys):
     base = json.loads((FIX / "oracle_quick.json").read_text())
     paths = []
     for seed in (0, 1):
-        gen = "toygen_report:" + ("ToyGenerator", "ToyGeneratorSeed1")[seed]
-        run = dict(base, checkpoint={"path": "toy", "sha256": None, "generator": gen,
+        run = dict(base, checkpoint={"path": f"toy-s{seed}", "sha256": None, "generator": "toygen_report:ToySeeded",
                                      "label": "toy", "description": {"training": {"seed": seed, "steps": 10}}})
         paths.append(tmp_path / f"toy-s{seed}.json")
         paths[-1].write_text(json.dumps(run))
