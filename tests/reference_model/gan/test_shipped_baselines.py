@@ -65,3 +65,22 @@ def test_eg3d_control_metrics_read_not_applicable_anifacegan_measures_them(recom
     assert all(recomputed["tiny-eg3d"][k]["value"] is None and recomputed["tiny-eg3d"][k]["not_applicable"]
                for k in METRICS)
     assert all(isinstance(recomputed["anifacegan"][k]["value"], float) for k in METRICS)
+
+
+def test_every_comparison_model_has_a_committed_result_of_that_checkpoint():
+    """reports/comparison-models.tsv and reports/runs/comparison/ agree: each row's result file exists, carries the
+    row's label, was computed from the checkpoint of the recorded sha256, and every model has at least two seeds."""
+    from omnibench.results import load_result
+
+    rows = [line.split("\t") for line in (COMPARISON.parents[1] / "comparison-models.tsv").read_text().splitlines()
+            if line and not line.startswith("#")]
+    seeds: dict[str, set[int]] = {}
+    for stem, label, ckpt, sha in rows:
+        result = load_result(COMPARISON / f"{stem}.json")
+        assert result["checkpoint"]["label"] == label, stem
+        if sha != "-":
+            assert result["checkpoint"]["sha256"] == sha, stem
+        if ckpt != "oracle":
+            seeds.setdefault(label, set()).add(result["checkpoint"]["description"]["training"]["seed"])
+    assert set(seeds) == {"OmniAvatar", "OmniAvatar w/o L_prior", "AniFaceGAN-style", "EG3D-style"}
+    assert all(len(s) >= 2 for s in seeds.values()), seeds
