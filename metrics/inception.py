@@ -23,6 +23,8 @@ Two implementations compute these features from the same weights file (``impl=``
   About 2x faster than torch-fidelity on CPU; features agree with it to about 3e-6 relative.
 - ``"torch-fidelity"``: torch-fidelity's own network, kept as the reference.
 
+Where no ``impl`` is passed (``omnibench evaluate``, ``omnibench fid``), ``$OMNIBENCH_INCEPTION_IMPL`` chooses.
+
 The implementation is part of :func:`extractor_info`, so cached features never mix the two.
 """
 
@@ -385,6 +387,7 @@ FAST_IMPL = "fast"  # omnibench's folded, channels-last network (the default)
 REFERENCE_IMPL = "torch-fidelity"  # torch-fidelity's own FeatureExtractorInceptionV3 (the reference)
 IMPLEMENTATIONS = (FAST_IMPL, REFERENCE_IMPL)
 DEFAULT_IMPL = FAST_IMPL
+IMPL_ENV = "OMNIBENCH_INCEPTION_IMPL"  # chooses the implementation wherever none is passed (evaluate, fid, tables)
 # Bump when the fast path's arithmetic changes (its features key on-disk caches through extractor_info()).
 FAST_IMPL_VERSION = 1
 # Images per pass of the fast path on CPU, whatever the caller's batch size (features do not depend on it:
@@ -396,10 +399,13 @@ CPU_STEM_BATCH = 4
 
 
 def resolve_impl(impl: str | None) -> str:
+    """``impl``, else ``$OMNIBENCH_INCEPTION_IMPL``, else :data:`DEFAULT_IMPL`; an unknown name is an error."""
+    source = "impl"
     if impl is None:
-        return DEFAULT_IMPL
+        impl, source = os.environ.get(IMPL_ENV) or DEFAULT_IMPL, IMPL_ENV
     if impl not in IMPLEMENTATIONS:
-        raise OmnibenchError(f"unknown Inception implementation '{impl}'; use one of {', '.join(IMPLEMENTATIONS)}")
+        raise OmnibenchError(f"unknown Inception implementation '{impl}' ({source}); use one of "
+                             f"{', '.join(IMPLEMENTATIONS)}")
     return impl
 
 

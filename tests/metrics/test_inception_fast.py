@@ -147,6 +147,20 @@ def test_extractor_info_records_the_implementation():
         inception.extract_features([torch.zeros(1, 3, 8, 8, dtype=torch.uint8)], impl="tf")
 
 
+def test_environment_chooses_the_implementation_where_none_is_passed(monkeypatch):
+    from metrics import fid
+
+    fast_key = fid.stats_cache_key("set", "w")
+    monkeypatch.setenv(inception.IMPL_ENV, "torch-fidelity")
+    assert inception.extractor_info()["implementation"].startswith("torch-fidelity-")
+    assert inception.load_extractor("cpu") is inception.load_extractor("cpu", impl="torch-fidelity")
+    assert fid.stats_cache_key("set", "w") != fast_key  # cached statistics of the two never mix
+    assert inception.resolve_impl("fast") == "fast"  # an explicit argument wins
+    monkeypatch.setenv(inception.IMPL_ENV, "tf")
+    with pytest.raises(OmnibenchError, match="OMNIBENCH_INCEPTION_IMPL"):
+        inception.extractor_info()
+
+
 def test_check_device_accepts_cuda_index_strings(monkeypatch):
     assert inception.parse_device("cpu") == "cpu"
     assert inception.parse_device("cuda") == "cuda"
