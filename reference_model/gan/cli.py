@@ -32,6 +32,9 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoder", default=None,
                    help="freeze this pre-trained E (omnibench train gan-encoder) instead of training one on --data; "
                         "its layout sets --enc-aligned")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config field after --config and --ablation (repeatable), e.g. --set w_prior_final=0.1 "
+                        "--set prior_decay_start=1000 --set prior_decay_end=2000; pass the same on --resume")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_run)
 
@@ -57,6 +60,29 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--device", default="cpu")
     e.add_argument("--out", required=True, help="encoder file to write")
     e.set_defaults(func=_run_encoder)
+
+
+def parse_config_overrides(cfg, items: list[str]) -> dict:
+    """``["key=value", ...]`` -> ``{key: value}`` for fields of ``cfg``; values are JSON (``0.1``, ``1000``, ``true``),
+    else strings; ints become floats where the field holds a float. Unknown keys and malformed items are one
+    error."""
+    from dataclasses import fields
+
+    known = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in known:
+            raise OmnibenchError(f"--set '{item}': expected KEY=VALUE with KEY one of the config's fields "
+                                 f"({', '.join(sorted(known))})")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if isinstance(value, int) and not isinstance(value, bool) and isinstance(known[key], float):
+            value = float(value)
+        out[key] = value
+    return out
 
 
 def _head_of_sdf(sdf_path: str | None):
@@ -126,6 +152,7 @@ def _run(args: argparse.Namespace) -> int:
     aligned = encoder[0].aligned if encoder is not None else (True if args.enc_aligned else None)
     cfg = CONFIGS[args.config].with_overrides(steps=args.steps, batch=args.batch, seed=args.seed,
                                              log_every=args.log_every, enc_aligned=aligned, **ABLATIONS[args.ablation])
+    cfg = cfg.with_overrides(**parse_config_overrides(cfg, args.set))
     sdf = load_sdf(args.sdf, head=head)
     meta = {"sha256": file_sha256(args.sdf), "config": sdf.cfg.to_dict(), "center": sdf.center.clone(),
             "radius": float(sdf.radius)}

@@ -60,6 +60,11 @@ class GANConfig(ConfigRecord):
     kappa: float = 0.005  # metres: sigma* = (1/kappa) sigmoid(-s/kappa)
     gamma_prior: float = 50.0  # 1/m: decay exp(-gamma |s|)
     w_prior: float = 1.0  # L_prior ~5 at the start: geometry locks early within a short CPU budget
+    # optional linear decay of w_prior (the paper gives no schedule): w_prior until prior_decay_start, then linearly
+    # to w_prior_final at prior_decay_end, constant after; None keeps w_prior constant (every run before 2026-12-06)
+    w_prior_final: float | None = None
+    prior_decay_start: int = 0
+    prior_decay_end: int = 0
     w_enc: float = 1.0
     w_enc_vertex: float = 100.0  # vertex and landmark distances are in metres
     w_enc_landmark: float = 100.0

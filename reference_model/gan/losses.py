@@ -17,6 +17,16 @@ def prior_target(s: torch.Tensor, kappa: float) -> torch.Tensor:
     return torch.sigmoid(-s / kappa) / kappa
 
 
+def prior_weight(w: float, w_final: float | None, start: int, end: int, step: int) -> float:
+    """Weight of ``L_prior`` at training ``step``: ``w`` until ``start``, linear to ``w_final`` at ``end``, then
+    ``w_final``; ``w_final is None`` keeps ``w`` throughout."""
+    if w_final is None or step <= start:
+        return w
+    if step >= end:
+        return w_final
+    return w + (w_final - w) * (step - start) / (end - start)
+
+
 def prior_loss(sigma: torch.Tensor, s: torch.Tensor, kappa: float, gamma: float) -> torch.Tensor:
     return (torch.exp(-gamma * s.abs()) * (sigma - prior_target(s, kappa)).abs()).mean()
 

@@ -41,7 +41,14 @@ from reference_model.gan.encoder import ControlEncoder
 from reference_model.gan.encoder_training import EncoderRecipe, train_encoder
 from reference_model.gan.generator import fit_columns
 from reference_model.gan.imitation import imitation_loss, imitation_targets, neutral_loss
-from reference_model.gan.losses import d_adversarial, enc_loss, g_adversarial, prior_loss, r1_penalty
+from reference_model.gan.losses import (
+    d_adversarial,
+    enc_loss,
+    g_adversarial,
+    prior_loss,
+    prior_weight,
+    r1_penalty,
+)
 
 
 def encoder_recipe(cfg: GANConfig) -> EncoderRecipe:
@@ -193,8 +200,11 @@ class Trainer:
         logs["loss_g_adv"] = float(loss_g.detach())
         if cfg.use_prior and out.s is not None:
             lp = prior_loss(out.sigma, out.s, cfg.kappa, cfg.gamma_prior)
-            loss_g = loss_g + cfg.w_prior * lp
+            w_prior = prior_weight(cfg.w_prior, cfg.w_prior_final, cfg.prior_decay_start, cfg.prior_decay_end, step)
+            loss_g = loss_g + w_prior * lp
             logs["loss_prior"] = float(lp.detach())
+            if cfg.w_prior_final is not None:
+                logs["w_prior"] = w_prior
         if cfg.use_enc and self.E is not None:
             le = enc_loss(self.E, self.head, out.image, gen["shape"], gen["expression"], gen["pose"],
                           cfg.w_enc_vertex, cfg.w_enc_landmark, camera=gen["camera"])

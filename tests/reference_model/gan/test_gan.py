@@ -1,3 +1,4 @@
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -18,6 +19,7 @@ from reference_model.gan.losses import (
     g_adversarial,
     prior_loss,
     prior_target,
+    prior_weight,
     r1_penalty,
 )
 from reference_model.gan.renderer import camera_rays, composite
@@ -180,6 +182,31 @@ def test_training_step_is_deterministic_and_checkpoint_round_trips(tmp_path):
     tr = Trainer(CFG.with_overrides(steps=3), make_data(), sdf, head, sdf_meta(sdf), tmp_path / "a", quiet=True)
     tr.run()
     assert tr.step == 3
+
+
+def test_prior_weight_schedule_and_the_trainer_uses_it(tmp_path):
+    assert [prior_weight(1.0, None, 0, 0, k) for k in (0, 10**6)] == [1.0, 1.0]  # no schedule: constant
+    assert [prior_weight(1.0, 0.1, 100, 200, k) for k in (0, 100, 150, 200, 300)] == pytest.approx(
+        [1.0, 1.0, 0.55, 0.1, 0.1])
+    head, sdf = LinearHead(), make_sdf()
+    cfg = CFG.with_overrides(steps=3, log_every=1, w_prior_final=0.0, prior_decay_start=0, prior_decay_end=2)
+    tr = Trainer(cfg, make_data(), sdf, head, sdf_meta(sdf), tmp_path / "run", quiet=True)
+    tr.run()
+    logs = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["w_prior"] for r in logs] == pytest.approx([CFG.w_prior, CFG.w_prior / 2, 0.0])  # steps 0, 1, 2
+    assert GANConfig.from_dict(cfg.to_dict()) == cfg  # the schedule travels in the checkpoint's config
+
+
+def test_config_overrides_from_the_command_line():
+    from omnibench.errors import OmnibenchError
+    from reference_model.gan.cli import parse_config_overrides
+
+    got = parse_config_overrides(CFG, ["w_prior_final=0.1", "prior_decay_start=1000", "w_prior=2", "name=x"])
+    assert got == {"w_prior_final": 0.1, "prior_decay_start": 1000, "w_prior": 2.0, "name": "x"}
+    assert isinstance(got["w_prior"], float)
+    for bad in ("w_prior", "no_such_field=1"):
+        with pytest.raises(OmnibenchError, match="--set"):
+            parse_config_overrides(CFG, [bad])
 
 
 def test_pose_conditioning_swaps_the_mapping_camera_with_the_configured_probability(tmp_path):
