@@ -387,7 +387,7 @@ FAST_IMPL = "fast"  # omnibench's folded, channels-last network (the default)
 REFERENCE_IMPL = "torch-fidelity"  # torch-fidelity's own FeatureExtractorInceptionV3 (the reference)
 IMPLEMENTATIONS = (FAST_IMPL, REFERENCE_IMPL)
 DEFAULT_IMPL = FAST_IMPL
-IMPL_ENV = "OMNIBENCH_INCEPTION_IMPL"  # chooses the implementation wherever none is passed (evaluate, fid, tables)
+IMPL_ENV = "OMNIBENCH_INCEPTION_IMPL"  # chooses the implementation wherever none is passed (evaluate, fid)
 # Bump when the fast path's arithmetic changes (its features key on-disk caches through extractor_info()).
 FAST_IMPL_VERSION = 1
 # Images per pass of the fast path on CPU, whatever the caller's batch size (features do not depend on it:

@@ -63,18 +63,18 @@ def register_train(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_config_overrides(cfg, items: list[str]) -> dict:
-    """``["key=value", ...]`` -> ``{key: value}`` for fields of ``cfg``; values are JSON (``0.1``, ``1000``, ``true``),
-    else strings; ints become floats where the field holds a float. Unknown keys and malformed items are one
-    error."""
+    """``["key=value", ...]`` (split by :func:`omnibench.cli.options.parse_options`) -> ``{key: value}`` for fields of
+    ``cfg``; values are JSON (``0.1``, ``1000``, ``true``), else strings; ints become floats where the field holds a
+    float. Unknown keys and malformed items are one error."""
     from dataclasses import fields
+
+    from omnibench.cli.options import parse_options
 
     known = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
     out = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or key not in known:
-            raise OmnibenchError(f"--set '{item}': expected KEY=VALUE with KEY one of the config's fields "
-                                 f"({', '.join(sorted(known))})")
+    for key, raw in parse_options(items, flag="--set").items():
+        if key not in known:
+            raise OmnibenchError(f"--set {key}: not a field of the config ({', '.join(sorted(known))})")
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
