@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         from omnibench.errors import OmnibenchError
 
         raise OmnibenchError("--metrics is empty: give a comma list such as fid,kid")
-    from omnibench.cli.options import parse_options
+    from omnibench.key_values import parse_options
 
     options = parse_options(args.option)
     threads = os.environ.get("OMP_NUM_THREADS")

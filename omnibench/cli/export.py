@@ -33,10 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from omnibench.cli.options import parse_options
     from omnibench.errors import OmnibenchError
     from omnibench.export import export_generator
     from omnibench.generators.resolve import resolve_generator
+    from omnibench.key_values import parse_options
 
     options = parse_options(args.option)
     if Path(args.out).is_dir():

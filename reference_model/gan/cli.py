@@ -63,12 +63,12 @@ def register_train(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_config_overrides(cfg, items: list[str]) -> dict:
-    """``["key=value", ...]`` (split by :func:`omnibench.cli.options.parse_options`) -> ``{key: value}`` for fields of
+    """``["key=value", ...]`` (split by :func:`omnibench.key_values.parse_options`) -> ``{key: value}`` for fields of
     ``cfg``; values are JSON (``0.1``, ``1000``, ``true``), else strings; ints become floats where the field holds a
     float. Unknown keys and malformed items are one error."""
     from dataclasses import fields
 
-    from omnibench.cli.options import parse_options
+    from omnibench.key_values import parse_options
 
     known = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
     out = {}

@@ -1,5 +1,7 @@
-"""``--option KEY=VALUE`` (repeatable) as the commands that take it read it (and other KEY=VALUE flags, e.g.
-``train gan --set``)."""
+"""Repeatable ``KEY=VALUE`` command-line items (``evaluate``/``export`` ``--option``, ``train gan --set``) as a dict.
+
+In the core, not in ``omnibench.cli``, so plug-in packages' own commands read them the same way without
+importing the CLI."""
 
 from __future__ import annotations
 
