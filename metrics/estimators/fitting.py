@@ -51,7 +51,9 @@ class FlameFitter:
     """Landmark fitter for a head model of the :mod:`omnibench.heads` API (any ``n_shape``/``n_expression``)."""
 
     def __init__(self, head: Any, config: FitterConfig | None = None, device: str | torch.device = "cpu") -> None:
-        self.head = head
+        # only the landmarks are fitted: pose just the vertices they read (same numbers, a fraction of the work)
+        subset = getattr(head, "landmark_subset", None)
+        self.head = subset() if callable(subset) and getattr(head, "has_landmarks", False) else head
         self.cfg = config or FitterConfig()
         self.device = torch.device(device)
         self.n_shape = min(self.cfg.n_shape, int(head.n_shape))

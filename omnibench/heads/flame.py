@@ -194,6 +194,49 @@ class HeadModel(torch.nn.Module):
         """(V, 3) mean head in the zero pose, metres."""
         return self.v_template
 
+    def landmark_subset(self) -> HeadModel:
+        """A head that poses only the vertices its landmarks read (the corners of every static, dynamic-contour
+        and full-68 landmark face: 305 of the synthetic head's 2890 vertices), for landmark fitting.
+
+        Same inputs; ``landmarks``, ``landmarks3d``, ``contour_rows``, ``joints`` and ``transforms`` equal the
+        full model's up to float rounding (joints are still regressed from every vertex: their basis columns are
+        kept whole); ``vertices`` are the kept vertices only (``faces`` indexes them), and ``masks`` are empty.
+        Needs the landmark embeddings (``has_landmarks``)."""
+        if not self.has_landmarks:
+            raise OmnibenchError(f"head model '{self.name}' has no landmark embedding to take a subset for")
+        idx = [self.static_idx, self.dynamic_idx] + ([self.full_idx] if self.has_landmarks3d else [])
+        face_keep = torch.unique(torch.cat([t.reshape(-1) for t in idx]))
+        vert_keep = torch.unique(self.faces_buf[face_keep])
+        n_v, n_k = self.n_vertices, len(vert_keep)
+        plane_cols = torch.cat([c * n_v + vert_keep for c in range(3)])
+        joint_cols = 3 * n_v + torch.arange(3 * N_JOINTS)
+
+        def cols(t: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(_pad_cols(t[:, keep].cpu().numpy())).to(t.device)
+
+        sub = HeadModel.__new__(HeadModel)
+        torch.nn.Module.__init__(sub)
+        for name in ("name", "sha256", "source", "yaw_sign", "neck_in_chain", "parents", "_n_shape", "_n_expression",
+                     "has_eyelids", "has_landmarks", "has_landmarks3d"):
+            setattr(sub, name, getattr(self, name))
+        sub.side_files = {**self.side_files, "subset": f"landmark vertices ({n_k} of {n_v})"}
+        sub.masks = {}
+        buffers = {
+            "v_template": self.v_template[vert_keep],
+            "template_planes": cols(self.template_planes, torch.cat([plane_cols, joint_cols])),
+            "faces_buf": torch.searchsorted(vert_keep, self.faces_buf[face_keep]),
+            "blend_basis": cols(self.blend_basis, torch.cat([plane_cols, joint_cols])),
+            "lbs_weights_t": cols(self.lbs_weights_t, vert_keep),
+        }
+        if self.has_eyelids:
+            buffers["eyelid_basis"] = cols(self.eyelid_basis, plane_cols)
+        for name in ("static", "dynamic") + (("full",) if self.has_landmarks3d else ()):
+            buffers[f"{name}_idx"] = torch.searchsorted(face_keep, getattr(self, f"{name}_idx"))
+            buffers[f"{name}_bary"] = getattr(self, f"{name}_bary")
+        for name, t in buffers.items():
+            sub.register_buffer(name, t.contiguous(), persistent=False)
+        return sub
+
     def extra_repr(self) -> str:
         return (f"name={self.name!r}, V={self.n_vertices}, F={self.faces.shape[0]}, n_shape={self.n_shape}, "
                 f"n_expression={self.n_expression}, landmarks={self.has_landmarks}, eyelids={self.has_eyelids}")

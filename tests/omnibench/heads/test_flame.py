@@ -153,6 +153,33 @@ def test_landmarks_lie_on_the_posed_surface(m64, data):
             assert np.sqrt(sq).max() < 1e-9
 
 
+@pytest.mark.parametrize("dtype,atol", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+def test_landmark_subset_gives_the_full_models_landmarks_joints_and_transforms(dtype, atol):
+    full = load_head_model("synthetic", dtype=dtype)
+    sub = full.landmark_subset()
+    assert 0 < sub.n_vertices < full.n_vertices / 4
+    params = {k: torch.as_tensor(v, dtype=dtype) for k, v in _random_params(5, seed=11).items()}
+    params["pose"][:, 0:3] *= 2  # yaws across several dynamic-contour rows
+    params["eyelids"] = torch.rand(5, 2, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    a, b = full(**params), sub(**params)
+    assert len(set(a.contour_rows.tolist())) > 1 and torch.equal(a.contour_rows, b.contour_rows)
+    for key in ("landmarks", "landmarks3d", "joints", "transforms"):
+        torch.testing.assert_close(getattr(b, key), getattr(a, key), rtol=0, atol=atol)
+    # the kept vertices are the full model's, and the subset's faces index them
+    kept = torch.unique(full.faces[torch.unique(torch.cat([full.static_idx.reshape(-1), full.dynamic_idx.reshape(-1),
+                                                            full.full_idx.reshape(-1)]))])
+    torch.testing.assert_close(b.vertices, a.vertices[:, kept], rtol=0, atol=atol)
+    assert torch.equal(kept[sub.faces], full.faces[torch.unique(torch.cat([full.static_idx.reshape(-1),
+                                                                            full.dynamic_idx.reshape(-1),
+                                                                            full.full_idx.reshape(-1)]))])
+
+
+def test_landmark_subset_needs_landmarks(data):
+    bare = HeadModel(dataclasses.replace(data, static_lmk=None, dynamic_lmk=None, full_lmk=None))
+    with pytest.raises(OmnibenchError, match="no landmark embedding"):
+        bare.landmark_subset()
+
+
 def test_eyelids_are_added_after_skinning(m64, data):
     params = _random_params(2, seed=8)
     lids = torch.tensor([[1.0, 0.0], [0.25, 0.5]], dtype=torch.float64)
