@@ -20,7 +20,9 @@
 ``estimate`` side by side on the same ``--n`` oracle renders (``--res`` px, the protocol's framing, batches of
 ``--batch-size``): images/s per estimator in one run. ``deca``/``emoca``/``smirk`` run on randomly initialised
 weights written to a temporary folder in their formats (speed does not depend on the values; their real
-weights are the user's), ``smirk`` only when timm is installed.
+weights are the user's), ``smirk`` only when timm is installed. ``--whole-mesh`` adds a row per fitting estimator
+(``landmark-fit``, ``photo-fit``) whose fitter poses the whole mesh, as before
+:meth:`omnibench.heads.HeadModel.landmark_subset`, timed on the same images in the same run.
 
 Images = what the metric reads: the sizes of the sample sets in its ``requires`` (quick: main 500,
 views 24 x 3 = 72, expr 24 x 3 = 72) plus the real set for fid/kid (quick: 500 + 500). images/s =
@@ -100,7 +102,7 @@ def _rate(images: int, seconds: float) -> float | None:
 
 
 def _fmt_rate(r: float | None) -> str:
-    return "-" if r is None else f"{r:.1f}"
+    return "-" if r is None else f"{r:.1f}" if r >= 1 else f"{r:.3g}"
 
 
 def format_table(rows: list[dict], skipped: dict[str, str], first: str = "metric", last: str = "backbones") -> str:
@@ -173,14 +175,22 @@ def estimator_main(args: argparse.Namespace) -> int:
             except (OmnibenchError, ImportError) as exc:
                 skipped[name] = str(exc)
                 continue
-            t0 = time.perf_counter()
-            found = 0
-            for i in range(0, args.n, args.batch_size):
-                found += int(est.estimate(images[i : i + args.batch_size]).detected.sum())
-            sec = time.perf_counter() - t0
-            rows.append({"metric": name, "images": args.n, "seconds": round(sec, 3), "images_per_s": _rate(args.n, sec),
-                         "backbones": [f"{found}/{args.n} detected"] + (["random weights"] if weights else [])})
-            print(f"  {name:<12} {args.n:>6} images {sec:9.2f} s", file=sys.stderr)
+            fitter = getattr(est, "fitter", None)
+            variants = [(name, None)]
+            if args.whole_mesh and fitter is not None and fitter.head is not head:
+                variants.append((f"{name} (whole mesh)", head))  # the fitter as before HeadModel.landmark_subset
+            for label, mesh in variants:
+                if mesh is not None:
+                    fitter.head = mesh
+                t0 = time.perf_counter()
+                found = 0
+                for i in range(0, args.n, args.batch_size):
+                    found += int(est.estimate(images[i : i + args.batch_size]).detected.sum())
+                sec = time.perf_counter() - t0
+                rows.append({"metric": label, "images": args.n, "seconds": round(sec, 3),
+                             "images_per_s": _rate(args.n, sec),
+                             "backbones": [f"{found}/{args.n} detected"] + (["random weights"] if weights else [])})
+                print(f"  {label:<24} {args.n:>6} images {sec:9.2f} s", file=sys.stderr)
     print(f"estimator throughput (oracle renders at {args.res} px, protocol {proto.name}, {args.device}, batch "
           f"{args.batch_size}, torch threads {torch.get_num_threads()})")
     print(format_table(rows, skipped, first="estimator", last="notes"))
@@ -202,6 +212,8 @@ def main() -> int:
     ap.add_argument("--estimators", help="comma list of FLAME estimators to time side by side instead of the metrics")
     ap.add_argument("--n", type=int, default=16, help="--estimators: oracle renders to estimate (default 16)")
     ap.add_argument("--res", type=int, default=128, help="--estimators: render resolution (default 128)")
+    ap.add_argument("--whole-mesh", action="store_true",
+                    help="--estimators: also time the fitting estimators posing the whole mesh (no landmark subset)")
     args = ap.parse_args()
     if args.estimators:
         return estimator_main(args)
