@@ -166,12 +166,11 @@ def test_landmark_subset_gives_the_full_models_landmarks_joints_and_transforms(d
     for key in ("landmarks", "landmarks3d", "joints", "transforms"):
         torch.testing.assert_close(getattr(b, key), getattr(a, key), rtol=0, atol=atol)
     # the kept vertices are the full model's, and the subset's faces index them
-    kept = torch.unique(full.faces[torch.unique(torch.cat([full.static_idx.reshape(-1), full.dynamic_idx.reshape(-1),
-                                                            full.full_idx.reshape(-1)]))])
+    landmark_faces = full.faces[torch.unique(torch.cat([t.reshape(-1) for t in (full.static_idx, full.dynamic_idx,
+                                                                                 full.full_idx)]))]
+    kept = torch.unique(landmark_faces)
     torch.testing.assert_close(b.vertices, a.vertices[:, kept], rtol=0, atol=atol)
-    assert torch.equal(kept[sub.faces], full.faces[torch.unique(torch.cat([full.static_idx.reshape(-1),
-                                                                            full.dynamic_idx.reshape(-1),
-                                                                            full.full_idx.reshape(-1)]))])
+    assert torch.equal(kept[sub.faces], landmark_faces)
 
 
 def test_landmark_subset_needs_landmarks(data):
