@@ -10,6 +10,11 @@ better. Variants (``name@variant``; the default is marked *):
   ``cal_3dmm_distance.py`` / GAGAvatar style).
   ``details.per_column`` gives each compared column's ``bias`` (mean estimated - given) and ``corr``
   (Pearson correlation of given and estimated): which controls a generator ignores or renders offset.
+  ``details.shuffled_null`` (``rmse``/``l1`` of AED and ASD; ``rmse``/``l1``/``jaw`` of APD) scores the same
+  estimates against every *other* sample's given controls: the value a generator that ignores the control
+  gets on its *own* images, so estimator domain shift cancels. ``gain`` = null - value, with a paired
+  bootstrap ``gain_ci95``; an interval above 0 means the images carry the control as the estimator reads
+  it. It is a diagnostic beside the metric, not the protocol's null (``oracle-noexpr``, docs/calibration).
 * ``aed@vertex`` / ``asd@vertex``: mean distance (mm) between head-model vertices of the given and the
   estimated parameters, over the ``face`` region when the head model has one (else every vertex),
   neutral pose; AED holds the *given shape* fixed and swaps only expression, ASD holds the *given
@@ -41,6 +46,7 @@ from metrics.control_math import (
     common_columns,
     per_sample_param_error,
     per_sample_rotation_error_deg,
+    per_sample_shuffled_error,
     per_sample_vertex_distance,
 )
 from metrics.estimators import FlameEstimate, load_estimator
@@ -130,6 +136,11 @@ class _ControlMetric(Metric):
     def per_sample(self, ctx: MetricContext, pairs: ControlPairs, variant: str, estimate: FlameEstimate) -> tuple[torch.Tensor, dict[str, Any]]:
         raise NotImplementedError
 
+    def shuffled_per_sample(self, pairs: ControlPairs, variant: str) -> torch.Tensor | None:
+        """Per-sample values of the shuffled-pairing null (:func:`per_sample_shuffled_error`), None where the
+        variant has none (vertex and camera variants)."""
+        return None
+
     @staticmethod
     def _kind(variant: str) -> str:
         return "rmse" if variant in ("rmse", "jaw") else "mean"
@@ -149,6 +160,18 @@ class _ControlMetric(Metric):
         value = aggregate(values, kind)
         stat = (lambda v: float(aggregate(v, kind)))  # noqa: E731 - bootstrap statistic
         ci = ci95(ctx, values.numpy(), statistic=stat)
+        shuffled = self.shuffled_per_sample(pairs, variant) if len(values) >= 2 else None
+        if shuffled is not None:
+            both = torch.stack([values.double(), shuffled], 1).numpy()
+            gain = (lambda a: float(aggregate(a[:, 1], kind) - aggregate(a[:, 0], kind)))  # noqa: E731
+            null = aggregate(shuffled, kind)
+            details["shuffled_null"] = {
+                "value": null,
+                "gain": null - value,
+                "gain_ci95": ci95(ctx, both, statistic=gain),
+                "pairing": "each estimate against every other sample's given controls, averaged; what a generator "
+                           "that ignores the control scores on its own images (gain > 0: the images carry it)",
+            }
         details.update(
             {
                 "estimator": pairs.estimator.get("name"),
@@ -200,6 +223,14 @@ class _CoefficientMetric(_ControlMetric):
             a, b = head_vertices(head, g_shape, g_expr), head_vertices(head, est, g_expr)
         mm = per_sample_vertex_distance(a, b, region) * 1000.0
         return mm, {"region": region_name, "field": self.field, "pose": "neutral"}
+
+
+    def shuffled_per_sample(self, pairs: ControlPairs, variant: str) -> torch.Tensor | None:
+        if variant not in ("rmse", "l1"):
+            return None
+        given, est = getattr(pairs.given, self.field), getattr(pairs.estimate, self.field)
+        n = common_columns(given, est, self.cap)
+        return per_sample_shuffled_error(given[:, :n], est[:, :n], variant)
 
 
 class AED(_CoefficientMetric):
@@ -258,3 +289,9 @@ class APD(_ControlMetric):
         sl, dims = (JAW, "pose[6:9] jaw") if variant == "jaw" else (NECK_JAW, "pose[3:9] neck+jaw")
         kind = "l1" if variant == "l1" else "rmse"
         return per_sample_param_error(g.pose[:, sl], estimate.pose[:, sl], kind), {"dims": dims}
+
+    def shuffled_per_sample(self, pairs: ControlPairs, variant: str) -> torch.Tensor | None:
+        if variant == "camera":
+            return None
+        sl = JAW if variant == "jaw" else NECK_JAW
+        return per_sample_shuffled_error(pairs.given.pose[:, sl], pairs.estimate.pose[:, sl], "l1" if variant == "l1" else "rmse")

@@ -38,6 +38,31 @@ def per_sample_param_error(given: torch.Tensor, estimated: torch.Tensor, kind: s
     raise OmnibenchError(f"unknown parameter distance '{kind}' (rmse, l1)")
 
 
+def per_sample_shuffled_error(given: torch.Tensor, estimated: torch.Tensor, kind: str, chunk: int = 512) -> torch.Tensor:
+    """The shuffled-pairing null of :func:`per_sample_param_error`: for each sample ``i`` the error of its
+    estimate against every *other* sample's given controls, averaged over those ``N - 1`` pairings, ``(N,)``.
+
+    Under it a generator that ignores the control (its images carry nothing of the given values) scores the
+    same as under the true pairing, on its own images; one that renders the control scores lower under the
+    true pairing. Exact (all pairings, no random permutation); memory O(chunk x N).
+    """
+    if given.shape != estimated.shape:
+        raise OmnibenchError(f"shape mismatch {tuple(given.shape)} vs {tuple(estimated.shape)}")
+    n, d = given.shape
+    if n < 2:
+        raise OmnibenchError("the shuffled-pairing null needs at least 2 samples")
+    if kind not in ("rmse", "l1"):
+        raise OmnibenchError(f"unknown parameter distance '{kind}' (rmse, l1)")
+    g, e = given.double(), estimated.double()
+    out = torch.empty(n, dtype=torch.float64)
+    for s in range(0, n, chunk):
+        dist = torch.cdist(e[s : s + chunk], g, p=2.0 if kind == "rmse" else 1.0)  # (c, N)
+        per_pair = (dist**2 if kind == "rmse" else dist) / d
+        own = per_pair[torch.arange(per_pair.shape[0]), torch.arange(s, s + per_pair.shape[0])]
+        out[s : s + chunk] = (per_pair.sum(1) - own) / (n - 1)
+    return out
+
+
 def aggregate(per_sample: Any, kind: str) -> float:
     """Per-sample values -> the metric value: ``sqrt(mean)`` for ``rmse`` (RMSE over every entry, as
     Next3D's ``sqrt(mean_squared_error)``), plain mean otherwise."""

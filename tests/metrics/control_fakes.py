@@ -114,15 +114,18 @@ class MockEstimator(Estimator):
     """Returns the true controls (looked up by the index encoded in the image) plus Gaussian noise.
 
     ``sigma_*``: noise per coefficient / radian; ``camera_deg``: rotates the camera by exactly this angle
-    about a random axis; ``fail_every``: every k-th sample is reported undetected.
+    about a random axis; ``fail_every``: every k-th sample is reported undetected; ``ignore_expression``: the
+    expression estimate is the noise alone, as if read from a generator that ignores expression.
     """
 
     name = "mock"
     truth: ClassVar[Controls | None] = None
 
-    def __init__(self, head_model, device="cpu", sigma_expr=0.0, sigma_shape=0.0, sigma_pose=0.0, camera_deg=0.0, fail_every=0):
+    def __init__(self, head_model, device="cpu", sigma_expr=0.0, sigma_shape=0.0, sigma_pose=0.0, camera_deg=0.0, fail_every=0,
+                 ignore_expression=False):
         super().__init__(head_model, device)
         self.s_e, self.s_s, self.s_p, self.cam_deg, self.fail_every = sigma_expr, sigma_shape, sigma_pose, camera_deg, fail_every
+        self.ignore_expression = ignore_expression  # expression = noise alone: images that carry none of it
 
     def estimate(self, images: torch.Tensor) -> FlameEstimate:
         idx = images[:, 0, 0, 0].long() * 256 + images[:, 0, 0, 1].long()
@@ -143,7 +146,7 @@ class MockEstimator(Estimator):
             detected = (idx % self.fail_every) != 0
         return FlameEstimate(
             shape=t.shape + self.s_s * ns,
-            expression=t.expression + self.s_e * ne,
+            expression=(0.0 if self.ignore_expression else t.expression) + self.s_e * ne,
             pose=t.pose + self.s_p * npose,
             camera=cam,
             confidence=detected.float(),

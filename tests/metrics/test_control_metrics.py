@@ -72,6 +72,40 @@ def test_per_column_diagnostics_match_numpy_and_flag_an_ignored_column(controls)
     assert d["corr"][0] is None and d["bias"][0] == pytest.approx(0.5 - float(g[:, 0].mean()), abs=1e-6)
 
 
+def test_shuffled_null_matches_all_pairings_computed_by_hand(controls):
+    sigma = 0.3
+    ctx = FakeContext(controls, FakeHead(), MOCK, sigma_expr=sigma, sigma_pose=0.05)
+    est = MockEstimator(None, sigma_expr=sigma, sigma_pose=0.05).estimate(ctx.samples("main").images)
+    g, e = controls.expression.numpy().astype(np.float64), est.expression.numpy().astype(np.float64)
+    pair_mse = ((e[:, None, :] - g[None, :, :]) ** 2).mean(-1)  # (i: estimate, j: given)
+    np.fill_diagonal(pair_mse, np.nan)
+    expected = float(np.sqrt(np.nanmean(pair_mse)))
+    aed = AED().compute(ctx, "rmse")
+    null = aed.details["shuffled_null"]
+    assert null["value"] == pytest.approx(expected, rel=1e-9)
+    # unit-variance columns: another sample's controls are sqrt(2 + sigma^2) away, the true ones sigma
+    assert null["value"] == pytest.approx(math.sqrt(2 + sigma**2), rel=0.05)
+    assert null["gain"] == pytest.approx(null["value"] - aed.value)
+    assert 0 < null["gain_ci95"][0] < null["gain"] < null["gain_ci95"][1]
+    pair_l1 = np.abs(e[:, None, :] - g[None, :, :]).mean(-1)
+    np.fill_diagonal(pair_l1, np.nan)
+    assert AED().compute(ctx, "l1").details["shuffled_null"]["value"] == pytest.approx(float(np.nanmean(pair_l1)), rel=1e-9)
+    assert APD().compute(ctx, "jaw").details["shuffled_null"]["gain_ci95"][0] > 0  # jaw drawn in [0, 0.3], noise 0.05
+    for metric, variant in ((AED(), "vertex"), (APD(), "camera")):
+        assert "shuffled_null" not in metric.compute(ctx, variant).details
+
+
+def test_shuffled_null_shows_no_gain_for_a_generator_that_ignores_expression(controls):
+    ctx = FakeContext(controls, FakeHead(), MOCK, sigma_expr=0.5, ignore_expression=True)
+    aed = AED().compute(ctx, "rmse")
+    null = aed.details["shuffled_null"]
+    # the estimates carry nothing of the given expression: both pairings score sqrt(1 + 0.25) alike
+    assert aed.value == pytest.approx(math.sqrt(1.25), rel=0.05)
+    assert abs(null["gain"]) < 0.01 * aed.value
+    assert null["gain_ci95"][0] < 0 < null["gain_ci95"][1]
+    assert ASD().compute(ctx, "rmse").details["shuffled_null"]["gain_ci95"][0] > 0  # shape still carried
+
+
 def test_vertex_variant_matches_linear_blendshapes(controls):
     head = FakeHead()
     ctx = FakeContext(controls, head, MOCK, sigma_expr=0.5, sigma_shape=0.5)

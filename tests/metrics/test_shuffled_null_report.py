@@ -1,0 +1,40 @@
+"""reports/shuffled-null.md is rendered from the committed result files, and those pass the known answers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("make_shuffled_null", ROOT / "reports" / "make_shuffled_null.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _null(stem: str, metric: str) -> dict:
+    return json.loads((ROOT / "reports/runs/shuffled-null" / f"{stem}.json").read_text())["metrics"][metric]["details"]["shuffled_null"]
+
+
+def test_committed_table_is_rendered_from_the_committed_results():
+    mod = _script()
+    rows = mod.read_models()
+    assert {r[0] for r in rows} <= {p.stem for p in (ROOT / "reports/runs/shuffled-null").glob("*.json")}
+    assert mod.table(rows) in (ROOT / "reports/shuffled-null.md").read_text()
+
+
+@pytest.mark.parametrize("metric", ["aed", "asd", "apd", "apd@jaw"])
+def test_the_oracle_carries_every_control(metric):
+    assert _null("oracle", metric)["gain_ci95"][0] > 0
+
+
+def test_the_expression_blind_oracle_carries_no_expression_but_the_rest():
+    assert _null("oracle-noexpr", "aed")["gain_ci95"][0] < 0 < _null("oracle-noexpr", "aed")["gain_ci95"][1]
+    for metric in ("asd", "apd", "apd@jaw"):
+        assert _null("oracle-noexpr", metric)["gain_ci95"][0] > 0
