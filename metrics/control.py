@@ -14,7 +14,7 @@ better. Variants (``name@variant``; the default is marked *):
   estimates against every *other* sample's given controls: the value a generator that ignores the control
   gets on its *own* images, so estimator domain shift cancels. ``gain`` = null - value, with a paired
   bootstrap ``gain_ci95``; an interval above 0 means the images carry the control as the estimator reads
-  it. It is a diagnostic beside the metric, not the protocol's null (``oracle-noexpr``, docs/calibration).
+  it. It is a diagnostic beside the metric, not the protocol's null (``oracle-noexpr``, reports/calibration.md).
 * ``aed@vertex`` / ``asd@vertex``: mean distance (mm) between head-model vertices of the given and the
   estimated parameters, over the ``face`` region when the head model has one (else every vertex),
   neutral pose; AED holds the *given shape* fixed and swaps only expression, ASD holds the *given
@@ -223,7 +223,6 @@ class _CoefficientMetric(_ControlMetric):
             a, b = head_vertices(head, g_shape, g_expr), head_vertices(head, est, g_expr)
         mm = per_sample_vertex_distance(a, b, region) * 1000.0
         return mm, {"region": region_name, "field": self.field, "pose": "neutral"}
-
 
     def shuffled_per_sample(self, pairs: ControlPairs, variant: str) -> torch.Tensor | None:
         if variant not in ("rmse", "l1"):
