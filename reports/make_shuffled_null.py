@@ -51,7 +51,9 @@ def evaluate(stem: str, label: str, ckpt: str, sha: str) -> None:
         if (OUT / f"{stem}.json").is_file():
             print(f"make_shuffled_null: {ckpt} not here; keeping the committed {stem}.json", file=sys.stderr)
             return
-        sys.exit(f"make_shuffled_null: neither {ckpt} nor {OUT / stem}.json exists")
+        print(f"make_shuffled_null: neither {ckpt} nor {OUT / stem}.json exists; rebuild the checkpoint (docs/reference-model.md)",
+              file=sys.stderr)
+        sys.exit(2)
     if sha != "-" and sha256(path) != sha:
         print(f"make_shuffled_null: {ckpt} is not the checkpoint recorded for {stem} (sha256 {sha})", file=sys.stderr)
         sys.exit(2)
