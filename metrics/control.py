@@ -208,15 +208,20 @@ class _CoefficientMetric(_ControlMetric):
     field: str = "expression"
     cap: int = EXPRESSION_CAP
 
+    def _compared(self, given: Any, estimate: FlameEstimate) -> tuple[torch.Tensor, torch.Tensor]:
+        """The compared coefficient columns ``(N, n)`` of the given controls and the estimate."""
+        g, e = getattr(given, self.field), getattr(estimate, self.field)
+        n = common_columns(g, e, self.cap)
+        return g[:, :n], e[:, :n]
+
     def per_sample(self, ctx: MetricContext, pairs: ControlPairs, variant: str, estimate: FlameEstimate) -> tuple[torch.Tensor, dict[str, Any]]:
-        given, est = getattr(pairs.given, self.field), getattr(estimate, self.field)
         if variant in ("rmse", "l1"):
-            n = common_columns(given, est, self.cap)
-            details = {"columns": n, "field": self.field, "per_column": per_column_agreement(given[:, :n], est[:, :n])}
-            return per_sample_param_error(given[:, :n], est[:, :n], variant), details
+            g, e = self._compared(pairs.given, estimate)
+            details = {"columns": g.shape[1], "field": self.field, "per_column": per_column_agreement(g, e)}
+            return per_sample_param_error(g, e, variant), details
         head = ctx.head_model()
         region, region_name = face_region(head)
-        g_shape, g_expr = pairs.given.shape, pairs.given.expression
+        g_shape, g_expr, est = pairs.given.shape, pairs.given.expression, getattr(estimate, self.field)
         if self.field == "expression":  # shape held at the given value; only expression differs
             a, b = head_vertices(head, g_shape, g_expr), head_vertices(head, g_shape, est)
         else:  # expression held at the given value; only shape differs
@@ -227,9 +232,7 @@ class _CoefficientMetric(_ControlMetric):
     def shuffled_per_sample(self, pairs: ControlPairs, variant: str) -> torch.Tensor | None:
         if variant not in ("rmse", "l1"):
             return None
-        given, est = getattr(pairs.given, self.field), getattr(pairs.estimate, self.field)
-        n = common_columns(given, est, self.cap)
-        return per_sample_shuffled_error(given[:, :n], est[:, :n], variant)
+        return per_sample_shuffled_error(*self._compared(pairs.given, pairs.estimate), variant)
 
 
 class AED(_CoefficientMetric):
@@ -285,12 +288,17 @@ class APD(_ControlMetric):
         if variant == "camera":
             deg = per_sample_rotation_error_deg(g.camera, g.pose, estimate.camera, estimate.pose)
             return deg, {"dims": "camera rotation o global pose"}
-        sl, dims = (JAW, "pose[6:9] jaw") if variant == "jaw" else (NECK_JAW, "pose[3:9] neck+jaw")
-        kind = "l1" if variant == "l1" else "rmse"
+        sl, dims, kind = self._articulation(variant)
         return per_sample_param_error(g.pose[:, sl], estimate.pose[:, sl], kind), {"dims": dims}
+
+    @staticmethod
+    def _articulation(variant: str) -> tuple[slice, str, str]:
+        """Pose slice, its description and the parameter distance of a non-camera variant."""
+        sl, dims = (JAW, "pose[6:9] jaw") if variant == "jaw" else (NECK_JAW, "pose[3:9] neck+jaw")
+        return sl, dims, "l1" if variant == "l1" else "rmse"
 
     def shuffled_per_sample(self, pairs: ControlPairs, variant: str) -> torch.Tensor | None:
         if variant == "camera":
             return None
-        sl = JAW if variant == "jaw" else NECK_JAW
-        return per_sample_shuffled_error(pairs.given.pose[:, sl], pairs.estimate.pose[:, sl], "l1" if variant == "l1" else "rmse")
+        sl, _, kind = self._articulation(variant)
+        return per_sample_shuffled_error(pairs.given.pose[:, sl], pairs.estimate.pose[:, sl], kind)

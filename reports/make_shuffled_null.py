@@ -14,12 +14,12 @@ whose sha256 differs from the TSV's is refused (exit 2).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from omnibench.assets import sha256_file
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "reports" / "shuffled-null-models.tsv"
@@ -37,14 +37,6 @@ def read_models() -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def evaluate(stem: str, label: str, ckpt: str, sha: str) -> None:
     path = ROOT / ckpt
     if "/" in ckpt and not path.is_file():
@@ -54,17 +46,18 @@ def evaluate(stem: str, label: str, ckpt: str, sha: str) -> None:
         print(f"make_shuffled_null: neither {ckpt} nor {OUT / stem}.json exists; rebuild the checkpoint (docs/reference-model.md)",
               file=sys.stderr)
         sys.exit(2)
-    if sha != "-" and sha256(path) != sha:
+    if sha != "-" and sha256_file(path) != sha:
         print(f"make_shuffled_null: {ckpt} is not the checkpoint recorded for {stem} (sha256 {sha})", file=sys.stderr)
         sys.exit(2)
     OUT.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "omnibench", "evaluate", "--ckpt", ckpt, "--protocol", "quick", "--metrics",
            ",".join(METRICS), "--label", label, "--out", str(OUT / f"{stem}.json"), "--no-progress"]
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, env=os.environ.copy())
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
 def cell(metric: dict | None, digits: int) -> tuple[str, str, str]:
-    """(value [ci], null, gain [ci]) of one metric entry; dashes where not applicable."""
+    """(value [ci], null, gain [ci]) of one metric entry: "n/a" where the metric does not apply to the model,
+    "-" for null and gain where the entry has no shuffled null."""
     if not metric or metric.get("value") is None:
         return "n/a", "n/a", "n/a"
     null = metric.get("details", {}).get("shuffled_null")
