@@ -55,6 +55,9 @@ class GANConfig(ConfigRecord):
     sr_style: bool = True  # SR convolutions modulated by w (EG3D); False: checkpoints from before it existed
     d_channels: int = 32
     mbstd_group: int = 4  # D's minibatch-std group (StyleGAN2/EG3D: 4); per-rank batch a multiple of it
+    # D conditioned on the expression and jaw/neck pose as well as the camera (not in the paper: an experiment of
+    # #20 against expression entangled with appearance); False: camera only, as EG3D and OmniAvatar
+    d_controls: bool = False
     # losses
     r1_gamma: float = 1.0  # 0.1 let D win outright within 150 tiny steps (loss_d 0.04)
     kappa: float = 0.005  # metres: sigma* = (1/kappa) sigmoid(-s/kappa)

@@ -1,6 +1,10 @@
 """Dual discriminator (EG3D): the final image and the upsampled raw neural rendering are stacked into 6
 channels, so both must agree; camera-conditioned by a projection of the 25 camera values. The epilogue has
-StyleGAN2's minibatch standard deviation layer, which lets D see a batch's diversity (against mode collapse)."""
+StyleGAN2's minibatch standard deviation layer, which lets D see a batch's diversity (against mode collapse).
+
+With ``n_controls > 0`` the projection also reads that many control values per sample (the FLAME expression
+and jaw/neck pose, :func:`control_conditioning`): a conditional D that sees whether an image's appearance fits
+its expression. Not in the paper (EG3D and OmniAvatar condition D on the camera only); an experiment of #20."""
 
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ def minibatch_std(x: torch.Tensor, group: int) -> torch.Tensor:
 
 
 class DualDiscriminator(nn.Module):
-    def __init__(self, image_res: int, channels: int, c_dim: int = 25, mbstd_group: int = 4) -> None:
+    def __init__(self, image_res: int, channels: int, c_dim: int = 25, mbstd_group: int = 4, n_controls: int = 0) -> None:
         super().__init__()
         n = int(math.log2(image_res)) - 2
         layers: list[nn.Module] = [nn.Conv2d(6, channels, 3, padding=1), nn.LeakyReLU(0.2)]
@@ -41,13 +45,27 @@ class DualDiscriminator(nn.Module):
         self.epilogue_conv = nn.Conv2d(channels + 1, channels, 3, padding=1)  # 4x4, after minibatch std
         self.fc = nn.Linear(channels * 16, channels)
         self.out = nn.Linear(channels, 1)
-        self.cmap = nn.Linear(c_dim, channels)
+        self.n_controls = n_controls
+        self.cmap = nn.Linear(c_dim + n_controls, channels)
 
-    def forward(self, image: torch.Tensor, image_raw: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1]; returns one logit per sample ``(B,)``."""
+    def forward(self, image: torch.Tensor, image_raw: torch.Tensor, camera: torch.Tensor,
+                controls: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [0, 1], ``camera (B, 25)``, ``controls (B, n_controls)`` (required iff ``n_controls > 0``);
+        returns one logit per sample ``(B,)``."""
+        if (controls is None) != (self.n_controls == 0) or (controls is not None and controls.shape[1] != self.n_controls):
+            raise ValueError(f"this D is conditioned on {self.n_controls} control values, got "
+                             f"{None if controls is None else tuple(controls.shape)}")
+        cond = camera if controls is None else torch.cat([camera, controls], dim=1)
         raw = F.interpolate(image_raw, size=image.shape[-2:], mode="bilinear", align_corners=False)
         x = torch.cat([image, raw], dim=1) * 2 - 1
         x = F.leaky_relu(self.epilogue_conv(minibatch_std(self.body(x), self.mbstd_group)), 0.2)
         h = F.leaky_relu(self.fc(x.flatten(1)), 0.2)
-        proj = (h * self.cmap(camera)).sum(1) / math.sqrt(h.shape[1])
+        proj = (h * self.cmap(cond)).sum(1) / math.sqrt(h.shape[1])
         return self.out(h)[:, 0] + proj
+
+
+def control_conditioning(expression: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+    """What a controls-conditioned D reads besides the camera: ``expression (B, E)`` (columns the generator
+    reads) and the jaw and neck axis-angles of ``pose (B, 15)`` (FLAME layout global|neck|jaw|eyes, radians),
+    ``(B, E + 6)`` -- the same values the dynamic decoder's ``phi`` embeds."""
+    return torch.cat([expression, pose[:, 3:9]], dim=1)

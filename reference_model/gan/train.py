@@ -36,7 +36,7 @@ from reference_model.gan.checkpoint import (
 from reference_model.gan.config import GANConfig
 from reference_model.gan.data import TrainingSet, seeded
 from reference_model.gan.deformation import deformation_conditioning
-from reference_model.gan.discriminator import DualDiscriminator
+from reference_model.gan.discriminator import DualDiscriminator, control_conditioning
 from reference_model.gan.encoder import ControlEncoder
 from reference_model.gan.encoder_training import EncoderRecipe, train_encoder
 from reference_model.gan.generator import fit_columns
@@ -81,7 +81,8 @@ class Trainer:
         if cfg.method == "anifacegan":  # D's conditioning in units of the training labels' spread (a buffer: resumed)
             self.G.deformation.set_conditioning_scale(deformation_conditioning(
                 fit_columns(data.shape, cfg.n_shape), fit_columns(data.expression, cfg.n_expression), data.pose))
-        self.D = DualDiscriminator(cfg.image_res, cfg.d_channels, cfg.c_dim, cfg.mbstd_group).to(self.device)
+        self.D = DualDiscriminator(cfg.image_res, cfg.d_channels, cfg.c_dim, cfg.mbstd_group,
+                                   cfg.n_expression + 6 if cfg.d_controls else 0).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.E: ControlEncoder | None = encoder[0].to(self.device) if encoder is not None else None
         self.encoder_meta: dict = encoder[1] if encoder is not None else {}
@@ -173,6 +174,12 @@ class Trainer:
         neutral = self.G.deform(t.points, shape, t.neutral_expression, t.neutral_pose)
         return imitation_loss(offsets, t), neutral_loss(neutral)
 
+    def d_controls(self, labels: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """D's control conditioning for a batch of labels (``cfg.d_controls``), with the columns G reads; else None."""
+        if not self.cfg.d_controls:
+            return None
+        return control_conditioning(fit_columns(labels["expression"], self.cfg.n_expression), labels["pose"])
+
     def train_step(self) -> dict[str, float]:
         cfg, step = self.cfg, self.step
         real = self.labels(step, 1)
@@ -187,8 +194,9 @@ class Trainer:
         # discriminator
         real_img = real["image"].requires_grad_(True)
         real_raw = torch.nn.functional.interpolate(real_img, size=(cfg.neural_res,) * 2, mode="bilinear", align_corners=False)
-        d_real = self.D(real_img, real_raw, real["camera"])
-        d_fake = self.D(out.image.detach(), out.image_raw.detach(), gen["camera"])
+        real_ctl, gen_ctl = self.d_controls(real), self.d_controls(gen)
+        d_real = self.D(real_img, real_raw, real["camera"], real_ctl)
+        d_fake = self.D(out.image.detach(), out.image_raw.detach(), gen["camera"], gen_ctl)
         loss_d = d_adversarial(d_real, d_fake) + r1_penalty(d_real, [real_img], cfg.r1_gamma)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -196,7 +204,7 @@ class Trainer:
         self.opt_d.step()
         # generator
         logs = {"loss_d": float(loss_d.detach())}
-        loss_g = g_adversarial(self.D(out.image, out.image_raw, gen["camera"]))
+        loss_g = g_adversarial(self.D(out.image, out.image_raw, gen["camera"], gen_ctl))
         logs["loss_g_adv"] = float(loss_g.detach())
         if cfg.use_prior and out.s is not None:
             lp = prior_loss(out.sigma, out.s, cfg.kappa, cfg.gamma_prior)

@@ -35,3 +35,28 @@ def test_d_sees_its_group_and_only_its_group():
     single = DualDiscriminator(16, 4, mbstd_group=1)  # groups of one: no cross-sample dependence
     single.load_state_dict(D.state_dict())
     assert torch.equal(single(other, raw, cam)[0], single(img, raw, cam)[0])
+
+
+def test_controls_conditioned_d_reads_expression_and_jaw_and_refuses_a_missing_condition():
+    """``n_controls > 0``: the logit depends on the expression and jaw/neck pose given with the image (a camera-only
+    D gets none and refuses them), and the conditioning is exactly expression | pose[3:9]."""
+    from reference_model.gan.discriminator import control_conditioning
+
+    torch.manual_seed(0)
+    img, raw, cam = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 8, 8), torch.randn(2, 25)
+    expr, pose = torch.randn(2, 10), torch.randn(2, 15)
+    ctl = control_conditioning(expr, pose)
+    assert torch.equal(ctl, torch.cat([expr, pose[:, 3:9]], dim=1))
+    D = DualDiscriminator(16, 4, mbstd_group=1, n_controls=16)
+    base = D(img, raw, cam, ctl)
+    assert not torch.allclose(D(img, raw, cam, control_conditioning(expr + 1, pose)), base)
+    jaw = pose.clone()
+    jaw[:, 6] += 0.3
+    assert not torch.allclose(D(img, raw, cam, control_conditioning(expr, jaw)), base)
+    eyes = pose.clone()
+    eyes[:, 9:] += 0.3  # eyes are not read
+    assert torch.equal(D(img, raw, cam, control_conditioning(expr, eyes)), base)
+    with pytest.raises(ValueError, match="16 control values"):
+        D(img, raw, cam)
+    with pytest.raises(ValueError, match="0 control values"):
+        DualDiscriminator(16, 4, mbstd_group=1)(img, raw, cam, ctl)

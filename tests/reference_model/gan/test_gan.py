@@ -12,7 +12,7 @@ from reference_model.gan.config import GANConfig
 from reference_model.gan.data import TrainingSet
 from reference_model.gan.discriminator import DualDiscriminator
 from reference_model.gan.encoder import ControlEncoder
-from reference_model.gan.generator import OmniAvatarG
+from reference_model.gan.generator import OmniAvatarG, fit_columns
 from reference_model.gan.losses import (
     d_adversarial,
     enc_loss,
@@ -195,6 +195,26 @@ def test_prior_weight_schedule_and_the_trainer_uses_it(tmp_path):
     logs = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["w_prior"] for r in logs] == pytest.approx([CFG.w_prior, CFG.w_prior / 2, 0.0])  # steps 0, 1, 2
     assert GANConfig.from_dict(cfg.to_dict()) == cfg  # the schedule travels in the checkpoint's config
+
+
+def test_controls_conditioned_d_trains_with_each_batch_s_own_labels_and_resumes(tmp_path):
+    """``d_controls``: D's projection reads the expression and jaw/neck pose of each batch's own labels (reals get
+    theirs, fakes the ones G was given); a step runs, and the checkpoint resumes into the same layout."""
+    head, sdf = LinearHead(), make_sdf()
+    cfg = CFG.with_overrides(d_controls=True)
+    tr = Trainer(cfg, make_data(), sdf, head, sdf_meta(sdf), tmp_path / "dc", quiet=True)
+    assert tr.D.n_controls == cfg.n_expression + 6 and tr.D.cmap.in_features == cfg.c_dim + cfg.n_expression + 6
+    labels = tr.labels(0, 1)
+    ctl = tr.d_controls(labels)
+    assert torch.equal(ctl[:, : cfg.n_expression], fit_columns(labels["expression"], cfg.n_expression))
+    assert torch.equal(ctl[:, cfg.n_expression :], labels["pose"][:, 3:9])
+    tr.run()
+    assert all(torch.isfinite(p).all() for p in tr.D.parameters())
+    tr2 = Trainer(cfg.with_overrides(steps=3), make_data(), make_sdf(), head, sdf_meta(sdf), tmp_path / "dc", quiet=True)
+    tr2.run()
+    assert tr2.step == 3 and GANConfig.from_dict(cfg.to_dict()).d_controls is True
+    plain = Trainer(CFG, make_data(), make_sdf(), head, sdf_meta(sdf), tmp_path / "plain", quiet=True)
+    assert plain.d_controls(labels) is None and plain.D.n_controls == 0
 
 
 def test_config_overrides_from_the_command_line():
