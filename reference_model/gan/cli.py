@@ -56,6 +56,9 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--batch", type=int, default=64)
     e.add_argument("--lr", type=float, default=1e-3)
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--photometric", type=float, default=0.0,
+                   help="strength of a random global colour change of every training image (0: none; 0.3: "
+                        "brightness x0.7-1.3, channel gains x0.85-1.15, up to 30%% wash towards a grey)")
     e.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     e.add_argument("--device", default="cpu")
     e.add_argument("--out", required=True, help="encoder file to write")
@@ -114,13 +117,16 @@ def _run_encoder(args: argparse.Namespace) -> int:
         raise OmnibenchError(f"unknown GAN config '{args.config}'; available: {', '.join(CONFIGS)}")
     if not 0.0 <= args.finish_fraction < 1.0:
         raise OmnibenchError(f"--finish-fraction must be in [0, 1), got {args.finish_fraction}")
+    if not 0.0 <= args.photometric < 1.0:
+        raise OmnibenchError(f"--photometric must be in [0, 1), got {args.photometric}")
     if args.threads:
         torch.set_num_threads(args.threads)
     _, head = _head_of_sdf(args.sdf)
     data, data_meta = read_training_sets(args.data)
     finish, finish_meta = read_training_sets(args.finish_data) if args.finish_data else (None, [])
     recipe = EncoderRecipe(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                           finish_fraction=args.finish_fraction if finish is not None else 0.0)
+                           finish_fraction=args.finish_fraction if finish is not None else 0.0,
+                           photometric=args.photometric)
     E = train_encoder(CONFIGS[args.config].n_expression, args.aligned, data, recipe, head=head, finish=finish,
                       device=args.device).cpu()
     heldout = score_encoder(E, load_training_set(args.heldout)) if args.heldout else None

@@ -38,13 +38,41 @@ FORMAT = 1
 @dataclass(frozen=True)
 class EncoderRecipe:
     """Adam on MSE (expression + 10 x neck/jaw axis-angle); batches drawn with replacement from
-    ``seed``; the last ``finish_fraction`` of the steps draw from the finish set only (if given)."""
+    ``seed``; the last ``finish_fraction`` of the steps draw from the finish set only (if given).
+    ``photometric > 0``: every training image gets a random global colour change of that strength
+    (:func:`photometric_jitter`), so that E's read does not follow tint or brightness, a direction a generator
+    could otherwise push to satisfy ``L_enc`` without moving the face."""
 
     steps: int = 600
     batch: int = 32
     lr: float = 1e-3
     seed: int = 0
     finish_fraction: float = 0.0
+    photometric: float = 0.0
+
+
+# Fixed global colour changes of images in [0, 1] (name -> function) under which score_encoder measures how far
+# E's expression read moves: brightness, a warm and a cool white balance, and a wash towards white.
+TINTS = {
+    "brighter": lambda x: x * 1.25,
+    "darker": lambda x: x * 0.75,
+    "warm": lambda x: x * torch.tensor([1.15, 1.0, 0.85], dtype=x.dtype, device=x.device)[None, :, None, None],
+    "cool": lambda x: x * torch.tensor([0.85, 1.0, 1.15], dtype=x.dtype, device=x.device)[None, :, None, None],
+    "whiter": lambda x: 0.6 * x + 0.4,
+}
+
+
+def photometric_jitter(images: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """A random global colour change per image of ``images (B, 3, H, W)`` in [0, 1]: brightness gain uniform in
+    ``[1 - s, 1 + s]``, per-channel gains in ``[1 - s/2, 1 + s/2]``, then a blend of weight uniform in ``[0, s]``
+    towards a uniform grey level in [0, 1]; clamped to [0, 1]. Draws come from ``generator`` (CPU)."""
+    b = images.shape[0]
+    u = torch.rand(b, 6, generator=generator).to(images)
+    gain = (1 + strength * (2 * u[:, :1] - 1)) * (1 + strength / 2 * (2 * u[:, 1:4] - 1))  # (B, 3)
+    mix, grey = strength * u[:, 4:5], u[:, 5:6]
+    out = images * gain[:, :, None, None]
+    out = out * (1 - mix[:, :, None, None]) + (grey * mix)[:, :, None, None]
+    return out.clamp(0, 1)
 
 
 def concat_training_sets(sets: list[TrainingSet]) -> TrainingSet:
@@ -90,6 +118,8 @@ def train_encoder(n_expression: int, aligned: bool, data: TrainingSet, recipe: E
         src = finish if step >= finish_from else data
         idx = torch.randint(0, len(src), (min(recipe.batch, len(src)),), generator=seeded(recipe.seed, 11, step))
         b = {k: v.to(device) for k, v in src.batch(idx).items()}
+        if recipe.photometric > 0:
+            b["image"] = photometric_jitter(b["image"], recipe.photometric, seeded(recipe.seed, 12, step))
         e, nj = E(b["image"], b["camera"])
         loss = (e - fit_columns(b["expression"], n_expression)).square().mean() + (nj - b["pose"][:, 3:9]).square().mean() * 10
         opt.zero_grad(set_to_none=True)
@@ -102,13 +132,18 @@ def train_encoder(n_expression: int, aligned: bool, data: TrainingSet, recipe: E
 
 @torch.no_grad()
 def score_encoder(E: ControlEncoder, data: TrainingSet, batch: int = 256) -> dict:
-    """Held-out accuracy: per-column R^2 of expression, R^2 of the jaw (pose 6:9), RMSE against predicting 0."""
+    """Held-out accuracy: per-column R^2 of expression, R^2 of the jaw (pose 6:9), RMSE against predicting 0;
+    and ``tint_shift``: per :data:`TINTS` entry, the RMS change of E's expression read when every image gets that
+    global colour change (0: E ignores it; compare with ``expression_rmse_zero``, the spread of the labels)."""
     est_e, est_nj = [], []
+    shift = {name: 0.0 for name in TINTS}
     for i in range(0, len(data), batch):
         b = data.batch(torch.arange(i, min(i + batch, len(data))))
         e, nj = E(b["image"], b["camera"])
         est_e.append(e)
         est_nj.append(nj)
+        for name, tint in TINTS.items():
+            shift[name] += float((E(tint(b["image"]).clamp(0, 1), b["camera"])[0] - e).square().sum())
     e, nj = torch.cat(est_e), torch.cat(est_nj)
     truth = fit_columns(data.expression, E.n_expression)
     jaw_true, jaw_est = data.pose[:, 6:9], nj[:, 3:6]
@@ -122,6 +157,7 @@ def score_encoder(E: ControlEncoder, data: TrainingSet, batch: int = 256) -> dic
             "expression_rmse": round(float((e - truth).square().mean().sqrt()), 4),
             "expression_rmse_zero": round(float(truth.square().mean().sqrt()), 4),
             "jaw_r2": round(float(1 - (jaw_true - jaw_est).square().sum() / (jaw_true - jaw_true.mean(0)).square().sum()), 4),
+            "tint_shift": {name: round((v / e.numel()) ** 0.5, 4) for name, v in shift.items()},
             "data": {"path": data.path, "content_hash": data.content_hash}}
 
 

@@ -9,9 +9,11 @@ from reference_model.gan.checkpoint import load_generator
 from reference_model.gan.data import TrainingSet
 from reference_model.gan.encoder import ControlEncoder
 from reference_model.gan.encoder_training import (
+    TINTS,
     EncoderRecipe,
     concat_training_sets,
     load_encoder,
+    photometric_jitter,
     save_encoder,
     score_encoder,
     train_encoder,
@@ -53,6 +55,43 @@ def test_training_is_deterministic_and_scores_a_known_answer():
     s = score_encoder(E, d)
     assert s["expression_r2"] == pytest.approx([0.0] * 4, abs=1e-4)
     assert s["expression_rmse_zero"] == pytest.approx(float(d.expression.square().mean().sqrt()), abs=1e-4)
+    assert s["tint_shift"] == {name: 0.0 for name in TINTS}  # a constant read ignores every tint
+
+
+def test_tint_shift_is_the_rms_change_of_the_read_under_each_tint():
+    """An E whose expression read is the image's mean intensity moves by exactly the tint's change of that mean."""
+    d = make_data(6)
+
+    class MeanReader(torch.nn.Module):
+        n_expression = 1
+
+        def forward(self, image, camera=None):
+            m = image.mean(dim=(1, 2, 3))[:, None]
+            return m, torch.zeros(len(image), 6)
+
+    s = score_encoder(MeanReader(), TrainingSet(images=d.images, camera=d.camera, shape=d.shape,
+                                                expression=d.expression[:, :1], pose=d.pose, content_hash="h", path="p"))
+    img = d.images.float() / 255
+    for name, tint in TINTS.items():
+        want = float((tint(img).clamp(0, 1).mean(dim=(1, 2, 3)) - img.mean(dim=(1, 2, 3))).square().mean().sqrt())
+        assert s["tint_shift"][name] == pytest.approx(want, abs=1e-4), name
+
+
+def test_photometric_jitter_bounds_determinism_and_training_use():
+    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    x = torch.rand(64, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(photometric_jitter(x, 0.0, g()), x)  # strength 0 is the identity
+    y = photometric_jitter(x, 0.3, g())
+    assert torch.equal(y, photometric_jitter(x, 0.3, g())) and float(y.min()) >= 0 and float(y.max()) <= 1
+    # a flat grey image: the output is gain * 0.5 blended towards a grey, within the documented bounds
+    flat = photometric_jitter(torch.full((256, 3, 1, 1), 0.5), 0.3, g()).flatten(1)
+    lo, hi = 0.5 * 0.7 * 0.85 * 0.7, 0.5 * 1.3 * 1.15 * 0.7 + 0.3
+    assert float(flat.min()) >= lo - 1e-6 and float(flat.max()) <= hi + 1e-6 and float(flat.std()) > 0.02
+    d = make_data(8)
+    plain = train_encoder(4, False, d, EncoderRecipe(steps=3, batch=4, seed=1), quiet=True)
+    jit = [train_encoder(4, False, d, EncoderRecipe(steps=3, batch=4, seed=1, photometric=0.3), quiet=True) for _ in range(2)]
+    assert all(torch.equal(a, b) for a, b in zip(jit[0].state_dict().values(), jit[1].state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), jit[0].state_dict().values()))
 
 
 def test_concat_pads_coefficients_and_refuses_mixed_sizes():

@@ -101,11 +101,15 @@ def test_cli_trains_an_encoder_file_and_train_gan_refuses_a_foreign_one(pipeline
 
     root, data = pipeline["root"], str(pipeline["data"])
     code = main(["train", "gan-encoder", "--data", f"{data},{data}", "--finish-data", data, "--heldout", data,
-                 "--aligned", "--steps", "2", "--batch", "4", "--sdf", str(pipeline["w"]), "--out", str(root / "E.pt")])
+                 "--aligned", "--steps", "2", "--batch", "4", "--photometric", "0.3", "--sdf", str(pipeline["w"]),
+                 "--out", str(root / "E.pt")])
     assert code == 0, capsys.readouterr().err
     E, meta = load_encoder(root / "E.pt", head=pipeline["head"])
     assert E.aligned and meta["recipe"]["finish_fraction"] == 0.25 and len(meta["data"]) == 2
+    assert meta["recipe"]["photometric"] == 0.3 and set(meta["heldout"]["tint_shift"]) == {"brighter", "darker", "warm", "cool", "whiter"}
     assert meta["heldout"]["n"] == 6 and len(meta["heldout"]["expression_r2"]) == E.n_expression
+    assert main(["train", "gan-encoder", "--data", data, "--photometric", "1.5", "--out", str(root / "E2.pt")]) == 2
+    assert "--photometric must be in [0, 1)" in capsys.readouterr().err and not (root / "E2.pt").exists()
     assert main(["train", "gan", "--data", data, "--sdf", str(pipeline["w"]), "--encoder", str(pipeline["release"]),
                  "--out", str(root / "new-e")]) == 2
     err = capsys.readouterr().err
