@@ -30,6 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--views", type=int, default=5, help="number of camera views, default 5")
     p.add_argument("--max-yaw", type=float, default=35.0, help="largest |yaw| in degrees, default 35")
     p.add_argument("--expressions", type=int, default=5, help="number of expression columns, default 5")
+    p.add_argument("--expression-sweep", action="store_true",
+                   help="expression columns set one coefficient each to +1.2 (inside the protocols' prior; the "
+                        "synthetic head's columns are jaw_drop, smile, pucker, ...) instead of random draws of std 1.5 "
+                        "on ten coefficients at once")
     p.add_argument("--frames", type=int, default=24, help="turntable frames, default 24")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--truncation", type=float, default=0.7, help="truncation psi, default 0.7")
@@ -54,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     )
     gen = resolve_generator(args.ckpt, args.generator, args.device)[0]
     spec = GridSpec(n_ids=args.ids, yaws_deg=yaws, n_expressions=args.expressions, seed=args.seed,
+                    expression_sweep=args.expression_sweep,
                     truncation_psi=args.truncation, framing=args.framing or getattr(gen, "framing", None) or _default_framing())
     save_png(figure(gen, spec, name=Path(args.ckpt).name), out)
     print(f"wrote {out}", file=sys.stderr)

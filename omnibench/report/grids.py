@@ -36,6 +36,12 @@ class GridSpec:
     pitch_deg: float = 0.0
     n_expressions: int = 5
     expression_scale: float = 1.5  # std of the first 10 FLAME expression coefficients
+    # True: column k > 0 sets expression coefficient k - 1 alone to ``sweep_amplitude`` (jaw closed), a value the
+    # protocols' FFHQ-like prior draws for its expressive samples (docs/protocols.md), so a generator trained on
+    # that prior is shown inside its training range; False: random draws of std ``expression_scale`` on the first
+    # 10 coefficients at once, plus a random jaw opening
+    expression_sweep: bool = False
+    sweep_amplitude: float = 1.2
     seed: int = 0
     truncation_psi: float = 0.7
     framing: str = "v1"  # where the cameras sit (omnibench.cameras.FRAMINGS)
@@ -58,10 +64,15 @@ def identities(gen: Generator, spec: GridSpec) -> tuple[torch.Tensor, torch.Tens
 
 
 def expressions(gen: Generator, spec: GridSpec) -> tuple[torch.Tensor, torch.Tensor]:
-    """``expression (n_expr, n_expression)`` and ``pose (n_expr, 15)``; row 0 neutral, others random + jaw."""
+    """``expression (n_expr, n_expression)`` and ``pose (n_expr, 15)``; row 0 neutral, the others random + jaw, or
+    with ``spec.expression_sweep`` one coefficient each (row ``k``: coefficient ``k - 1``) and the jaw closed."""
     g = _rng(spec.seed, 2)
     n, ne = spec.n_expressions, gen.flame_layout.n_expression
     expr = torch.zeros(n, ne)
+    if spec.expression_sweep:
+        rows = torch.arange(1, min(n, ne + 1))
+        expr[rows, rows - 1] = spec.sweep_amplitude
+        return expr, torch.zeros(n, POSE_DIM)
     k = min(10, ne)
     expr[1:, :k] = (torch.randn(n - 1, k, generator=g) * spec.expression_scale).clamp(-3, 3)
     pose = torch.zeros(n, POSE_DIM)
@@ -107,7 +118,11 @@ def expression_grid(gen: Generator, spec: GridSpec) -> tuple[np.ndarray, list[st
     cam = get_framing(spec.framing).orbit(torch.zeros(n), torch.full((n,), math.radians(spec.pitch_deg)))
     controls = Controls(cam, shape.repeat_interleave(e, 0), expr.repeat(spec.n_ids, 1), pose.repeat(spec.n_ids, 1))
     imgs = _synthesize(gen, z.repeat_interleave(e, 0), controls, spec.truncation_psi)
-    titles = ["neutral"] + [f"expr {i}" for i in range(1, e)]
+    if spec.expression_sweep:
+        titles = ["neutral"] + [f"expr[{i - 1}] {spec.sweep_amplitude:+.1f}" if i <= gen.flame_layout.n_expression else "neutral"
+                                for i in range(1, e)]
+    else:
+        titles = ["neutral"] + [f"expr {i}" for i in range(1, e)]
     return _tile(imgs, spec.n_ids, e), titles
 
 

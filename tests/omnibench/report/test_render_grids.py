@@ -29,6 +29,22 @@ def test_grids_vary_what_they_should():
     assert not np.array_equal(tile(exprs, 0, 0), tile(exprs, 0, 1))
 
 
+def test_expression_sweep_sets_one_coefficient_per_column_inside_the_protocol_prior(tmp_path):
+    gen = ToyGenerator()
+    spec = grids.GridSpec(n_ids=2, n_expressions=4, expression_sweep=True)
+    expr, pose = grids.expressions(gen, spec)
+    want = torch.zeros(4, gen.flame_layout.n_expression)
+    want[1, 0] = want[2, 1] = want[3, 2] = 1.2
+    assert torch.equal(expr, want) and torch.equal(pose, torch.zeros(4, 15))  # the jaw stays closed
+    exprs, titles = grids.expression_grid(gen, spec)
+    assert titles == ["neutral", "expr[0] +1.2", "expr[1] +1.2", "expr[2] +1.2"]
+    r = gen.resolution
+    assert not np.array_equal(exprs[:r, :r], exprs[:r, r:2 * r])
+    assert main(["render", *TOY, "--out", str(tmp_path / "s.png"), "--ids", "1", "--expression-sweep"]) == 0
+    assert main(["render", *TOY, "--out", str(tmp_path / "r.png"), "--ids", "1"]) == 0
+    assert (tmp_path / "s.png").read_bytes() != (tmp_path / "r.png").read_bytes()
+
+
 def test_batch_size_does_not_change_pixels():
     gen = ToyGenerator()
     z = torch.randn(5, gen.z_dim, generator=torch.Generator().manual_seed(3))
