@@ -59,6 +59,8 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--photometric", type=float, default=0.0,
                    help="strength of a random global colour change of every training image (0: none; 0.3: "
                         "brightness x0.7-1.3, channel gains x0.85-1.15, up to 30%% wash towards a grey)")
+    e.add_argument("--init", default=None, help="fine-tune this encoder file (same head, layout and width) instead of "
+                                                "starting from scratch; its sha256 is recorded in the recipe")
     e.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     e.add_argument("--device", default="cpu")
     e.add_argument("--out", required=True, help="encoder file to write")
@@ -107,6 +109,7 @@ def _run_encoder(args: argparse.Namespace) -> int:
     from reference_model.gan.data import load_training_set
     from reference_model.gan.encoder_training import (
         EncoderRecipe,
+        load_encoder,
         read_training_sets,
         save_encoder,
         score_encoder,
@@ -122,13 +125,14 @@ def _run_encoder(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     _, head = _head_of_sdf(args.sdf)
+    init, init_meta = load_encoder(args.init, head=head) if args.init else (None, {})
     data, data_meta = read_training_sets(args.data)
     finish, finish_meta = read_training_sets(args.finish_data) if args.finish_data else (None, [])
     recipe = EncoderRecipe(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                            finish_fraction=args.finish_fraction if finish is not None else 0.0,
-                           photometric=args.photometric)
+                           photometric=args.photometric, init_sha256=init_meta.get("sha256", ""))
     E = train_encoder(CONFIGS[args.config].n_expression, args.aligned, data, recipe, head=head, finish=finish,
-                      device=args.device).cpu()
+                      device=args.device, init=init).cpu()
     heldout = score_encoder(E, load_training_set(args.heldout)) if args.heldout else None
     out = save_encoder(args.out, E, head, recipe, data_meta, finish_meta, heldout)
     print(json.dumps({"encoder": str(out), "heldout": heldout}))

@@ -21,6 +21,11 @@ class GANConfig(ConfigRecord):
     use_enc: bool = True  # L_enc
     enc_aligned: bool = False  # E reads a face crop aligned by the rendering camera (reads expression at 64 px)
     dynamic: bool = True  # dynamic decoder conditioned on (beta, theta)
+    # metres; > 0: phi(beta, theta) reaches each ray sample scaled by exp(-|s| / dynamic_gate), s = W's signed
+    # distance there, so expression and jaw change density and colour only near the FLAME surface (the paper's
+    # dynamic details: wrinkles, mouth interior) and not the background or far hair. Not in the paper: an experiment
+    # of #20 against expression entangled with appearance. 0: the code reaches every sample (the paper)
+    dynamic_gate: float = 0.0
     # latent and conditioning
     z_dim: int = 64
     # EG3D's generator pose conditioning: the mapping is conditioned on the rendering camera, swapped for another

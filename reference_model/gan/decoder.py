@@ -1,7 +1,9 @@
 """Dynamic decoder ``(sigma, f) = Phi(M(xbar | z), phi(beta, theta))`` (OmniAvatar's dynamic details).
 
 ``phi`` embeds the expression ``beta`` and the jaw/neck pose ``theta``; ``Phi`` is EG3D's small MLP
-decoder extended with that embedding. With ``dynamic=False`` the embedding is dropped (ablation).
+decoder extended with that embedding. With ``dynamic=False`` the embedding is dropped (ablation). An optional
+per-sample ``gate (B, N)`` in [0, 1] scales the embedding at each sample (1: full, 0: the decoder sees a zero code),
+so that expression and jaw can act only where the gate is open (the generator's ``dynamic_gate``).
 Outputs: ``sigma (B, N)`` density in 1/m (``density_scale * softplus(raw - density_shift)``) and features ``(B, N, F)``
 whose first three channels are the raw colour in [0, 1].
 """
@@ -23,12 +25,16 @@ class DynamicDecoder(nn.Module):
         d_in = triplane_channels + (expr_embed if dynamic else 0)
         self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.Softplus(), nn.Linear(hidden, 1 + out_features))
 
-    def forward(self, feats: torch.Tensor, expression: torch.Tensor, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``feats (B, N, C)``, ``expression (B, E)``, ``pose (B, 15)`` -> ``sigma (B, N)``, ``f (B, N, F)``."""
+    def forward(self, feats: torch.Tensor, expression: torch.Tensor, pose: torch.Tensor,
+                gate: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``feats (B, N, C)``, ``expression (B, E)``, ``pose (B, 15)``, ``gate (B, N)`` or None ->
+        ``sigma (B, N)``, ``f (B, N, F)``."""
         x = feats
         if self.phi is not None:
-            code = self.phi(torch.cat([expression, pose[:, 3:9]], dim=1))
-            x = torch.cat([feats, code[:, None, :].expand(-1, feats.shape[1], -1)], dim=-1)
+            code = self.phi(torch.cat([expression, pose[:, 3:9]], dim=1))[:, None, :].expand(-1, feats.shape[1], -1)
+            if gate is not None:
+                code = code * gate[..., None]
+            x = torch.cat([feats, code], dim=-1)
         out = self.net(x)
         sigma = self.density_scale * F.softplus(out[..., 0] - self.density_shift)
         f = torch.sigmoid(out[..., 1:]) * (1 + 2e-3) - 1e-3

@@ -49,6 +49,7 @@ class EncoderRecipe:
     seed: int = 0
     finish_fraction: float = 0.0
     photometric: float = 0.0
+    init_sha256: str = ""  # sha256 of the encoder file training started from ("" : from scratch)
 
 
 # Fixed global colour changes of images in [0, 1] (name -> function) under which score_encoder measures how far
@@ -104,14 +105,23 @@ def read_training_sets(paths: str) -> tuple[TrainingSet, list[dict]]:
 
 
 def train_encoder(n_expression: int, aligned: bool, data: TrainingSet, recipe: EncoderRecipe, head=None,
-                  finish: TrainingSet | None = None, quiet: bool = False, device: str | torch.device = "cpu") -> ControlEncoder:
+                  finish: TrainingSet | None = None, quiet: bool = False, device: str | torch.device = "cpu",
+                  init: ControlEncoder | None = None) -> ControlEncoder:
     """Fit E to the expression (first ``n_expression`` columns) and neck/jaw labels; deterministic for
     ``recipe.seed`` (batches drawn on the CPU). ``aligned``: face crops aligned by the labelled cameras (``head``
-    gives the grid). E is returned on ``device``, where it was trained."""
+    gives the grid). ``init``: start from this encoder's weights (same layout) instead of a fresh one (fine-tuning;
+    record its file's sha256 in ``recipe.init_sha256``). E is returned on ``device``, where it was trained."""
     if aligned and head is None:
         raise OmnibenchError("the face-aligned encoder needs the head model to build the face grid")
     torch.manual_seed(recipe.seed)
     E = ControlEncoder(n_expression, grid=face_grid(head).cpu() if aligned else None).to(device)
+    if init is not None:
+        if init.aligned != aligned or init.n_expression != n_expression:
+            raise OmnibenchError(f"--init encoder is {'aligned' if init.aligned else 'whole-image'} with "
+                                 f"{init.n_expression} expression columns; this run wants "
+                                 f"{'aligned' if aligned else 'whole-image'} with {n_expression}")
+        E.load_state_dict(init.state_dict())
+        E.requires_grad_(True).train()
     opt = torch.optim.Adam(E.parameters(), lr=recipe.lr)
     finish_from = recipe.steps - round(recipe.steps * recipe.finish_fraction) if finish is not None else recipe.steps
     for step in range(recipe.steps):

@@ -47,6 +47,8 @@ class OmniAvatarG(nn.Module):
         torch.set_flush_denormal(True)
         if cfg.use_sdf and sdf is None:
             raise ValueError("use_sdf=True needs a Stage I SDF")
+        if cfg.dynamic_gate > 0 and not (cfg.use_sdf and cfg.dynamic):
+            raise ValueError("dynamic_gate needs W (use_sdf) and the dynamic decoder")
         self.cfg = cfg
         self.mapping = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.mapping_layers)
         self.synthesis = TriplaneSynthesis(cfg.w_dim, cfg.synthesis_channels, cfg.triplane_res, cfg.triplane_channels)
@@ -99,7 +101,8 @@ class OmniAvatarG(nn.Module):
             if s is not None:
                 s_store.append(s)
             feats = sample_triplanes(planes, xbar, self.box_center, cfg.box_half)
-            return self.decoder(feats, expression, pose)
+            gate = torch.exp(-s.abs() / cfg.dynamic_gate) if cfg.dynamic_gate > 0 and s is not None else None
+            return self.decoder(feats, expression, pose, gate)
 
         r = render(field, camera, cfg.neural_res, self.box_center, cfg.box_half, cfg.samples_coarse,
                    cfg.samples_fine, generator)

@@ -132,3 +132,15 @@ def test_encoder_file_round_trips_into_a_gan_run_and_refuses_mismatches(tmp_path
     assert torch.equal(E3(img, d.camera[:2])[0], E(img, d.camera[:2])[0])
     assert gmeta["encoder"]["sha256"] == meta["sha256"] and gmeta["encoder"]["heldout"]["n"] == 6
     assert torch.equal(face_grid(head, size=32), E3.grid)
+
+
+def test_fine_tuning_starts_from_the_given_encoder_and_refuses_another_layout():
+    d = make_data(8)
+    base = train_encoder(4, False, d, EncoderRecipe(steps=3, batch=4, seed=1), quiet=True)
+    same = train_encoder(4, False, d, EncoderRecipe(steps=0, batch=4, seed=2), quiet=True, init=base)
+    assert all(torch.equal(a, b) for a, b in zip(base.state_dict().values(), same.state_dict().values()))
+    moved = train_encoder(4, False, d, EncoderRecipe(steps=2, batch=4, seed=2), quiet=True, init=base)
+    assert not all(torch.equal(a, b) for a, b in zip(base.state_dict().values(), moved.state_dict().values()))
+    assert not base.training and all(not p.requires_grad for p in base.parameters())  # the start is left frozen
+    with pytest.raises(OmnibenchError, match="expression columns"):
+        train_encoder(5, False, d, EncoderRecipe(steps=1, batch=4), quiet=True, init=base)

@@ -89,6 +89,37 @@ def test_generator_output_shapes(use_sdf):
     assert 0 <= float(out.image.detach().min()) and float(out.image.detach().max()) <= 1
 
 
+def test_dynamic_gate_confines_expression_to_near_the_w_surface():
+    """``dynamic_gate``: the decoder's expression code is scaled per sample by exp(-|s| / gate); where the gate is
+    closed the decoded density and features do not depend on expression or jaw, where open they do; the generator
+    hands the decoder exactly that gate, from W's signed distance of the same samples."""
+    from reference_model.gan.decoder import DynamicDecoder
+
+    torch.manual_seed(0)
+    dec = DynamicDecoder(4, 4, 8, 4, 4, 100.0)
+    feats, pose = torch.randn(2, 3, 4), torch.zeros(2, 15)
+    e1, e2 = torch.randn(2, 4), torch.randn(2, 4)
+    gate = torch.tensor([[0.0, 1.0, 0.5]]).expand(2, -1)
+    (s1, f1), (s2, f2) = dec(feats, e1, pose, gate), dec(feats, e2, pose, gate)
+    assert torch.equal(s1[:, 0], s2[:, 0]) and torch.equal(f1[:, 0], f2[:, 0])  # closed: expression-blind
+    assert not torch.allclose(f1[:, 1], f2[:, 1])  # open: expression acts
+    sn, fn = dec(feats, e1, pose)  # an open gate everywhere is the ungated decoder
+    so, fo = dec(feats, e1, pose, torch.ones(2, 3))
+    assert torch.allclose(sn, so) and torch.allclose(fn, fo)
+
+    G = OmniAvatarG(CFG.with_overrides(dynamic_gate=0.01), make_sdf())
+    seen: list[torch.Tensor] = []
+    forward = G.decoder.forward
+    G.decoder.forward = lambda f, e, p, g=None: (seen.append(g), forward(f, e, p, g))[1]
+    d = make_data()
+    out = G(torch.randn(2, 8), d.camera[:2], d.shape[:2], d.expression[:2], d.pose[:2])
+    assert torch.allclose(torch.cat(seen, dim=1), torch.exp(-out.s.abs() / 0.01))
+    with pytest.raises(ValueError, match="dynamic_gate needs W"):
+        OmniAvatarG(CFG.with_overrides(dynamic_gate=0.01, use_sdf=False, use_prior=False), None)
+    old = {k: v for k, v in CFG.to_dict().items() if k != "dynamic_gate"}  # a checkpoint from before the key
+    assert GANConfig.from_dict(old).dynamic_gate == 0.0
+
+
 def test_rays_go_through_pixels_and_compositing_is_exact():
     cam = orbit_camera(torch.tensor([0.0]), torch.tensor([0.0]), radius=1.0)
     rays = camera_rays(cam, 2)
