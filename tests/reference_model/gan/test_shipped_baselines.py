@@ -19,6 +19,11 @@ SHIPPED_BASELINES = {  # name -> (adapter, checkpoint method, committed result f
 }
 METRICS = ["aed", "asd", "apd", "geometry"]
 
+# The committed files were written on another machine. float32 renders and kernels differ in the last bits
+# between CPUs: on a machine whose quick real set renders with another content hash, the same checkpoints score
+# up to 5e-6 apart relatively (AED 0.463991 vs 0.463993). A change of code or weights that matters moves them by far more.
+CROSS_MACHINE_REL = 1e-4
+
 
 @pytest.mark.parametrize("name", SHIPPED_BASELINES)
 def test_shipped_baseline_is_small_self_describing_and_resolves_by_name(name):
@@ -58,7 +63,7 @@ def test_recomputed_baseline_metrics_match_the_committed_result_files(recomputed
         if m.get("not_applicable"):
             assert committed[key]["value"] is None and committed[key]["not_applicable"] == m["not_applicable"]
         else:
-            assert m["value"] == pytest.approx(committed[key]["value"], rel=1e-6, abs=1e-9), (name, key)
+            assert m["value"] == pytest.approx(committed[key]["value"], rel=CROSS_MACHINE_REL, abs=1e-9), (name, key)
 
 
 def test_eg3d_control_metrics_read_not_applicable_anifacegan_measures_them(recomputed):

@@ -14,6 +14,11 @@ from reference_model.sdf.release import SHIPPED_SDF
 
 NAMES = ("tiny", "tiny-no-prior")
 
+# The committed files were written on another machine. float32 renders and kernels differ in the last bits
+# between CPUs: on a machine whose quick real set renders with another content hash, the same checkpoints score
+# up to 5e-6 apart relatively (AED 0.463991 vs 0.463993). A change of code or weights that matters moves them by far more.
+CROSS_MACHINE_REL = 1e-4
+
 
 @pytest.mark.parametrize("name", NAMES)
 def test_shipped_checkpoint_is_small_self_describing_and_resolves_by_name(name):
@@ -76,4 +81,4 @@ def test_recomputed_numbers_match_the_committed_result_files(comparison, name):
 
     committed = json.loads((Path(__file__).parents[3] / "reports" / "runs" / f"{name}.json").read_text())["metrics"]
     for key, m in comparison[name].items():
-        assert m["value"] == pytest.approx(committed[key]["value"], rel=1e-6, abs=1e-9), (name, key)
+        assert m["value"] == pytest.approx(committed[key]["value"], rel=CROSS_MACHINE_REL, abs=1e-9), (name, key)
