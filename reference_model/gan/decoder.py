@@ -15,6 +15,13 @@ from torch import nn
 from torch.nn import functional as F
 
 
+def control_conditioning(expression: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+    """What ``phi`` embeds (and a controls-conditioned D reads besides the camera): ``expression (B, E)`` (the
+    columns the generator reads) and the neck and jaw axis-angles of ``pose (B, 15)`` (FLAME layout
+    global|neck|jaw|eyes, radians) -> ``(B, E + 6)``."""
+    return torch.cat([expression, pose[:, 3:9]], dim=1)
+
+
 class DynamicDecoder(nn.Module):
     def __init__(self, triplane_channels: int, n_expression: int, hidden: int, out_features: int,
                  expr_embed: int, density_scale: float, dynamic: bool = True,
@@ -31,7 +38,7 @@ class DynamicDecoder(nn.Module):
         ``sigma (B, N)``, ``f (B, N, F)``."""
         x = feats
         if self.phi is not None:
-            code = self.phi(torch.cat([expression, pose[:, 3:9]], dim=1))[:, None, :].expand(-1, feats.shape[1], -1)
+            code = self.phi(control_conditioning(expression, pose))[:, None, :].expand(-1, feats.shape[1], -1)
             if gate is not None:
                 code = code * gate[..., None]
             x = torch.cat([feats, code], dim=-1)

@@ -3,7 +3,7 @@ channels, so both must agree; camera-conditioned by a projection of the 25 camer
 StyleGAN2's minibatch standard deviation layer, which lets D see a batch's diversity (against mode collapse).
 
 With ``n_controls > 0`` the projection also reads that many control values per sample (the FLAME expression
-and jaw/neck pose, :func:`control_conditioning`): a conditional D that sees whether an image's appearance fits
+and jaw/neck pose, :func:`reference_model.gan.decoder.control_conditioning`): a conditional D that sees whether an image's appearance fits
 its expression. Not in the paper (EG3D and OmniAvatar condition D on the camera only); an experiment of #20."""
 
 from __future__ import annotations
@@ -63,9 +63,3 @@ class DualDiscriminator(nn.Module):
         proj = (h * self.cmap(cond)).sum(1) / math.sqrt(h.shape[1])
         return self.out(h)[:, 0] + proj
 
-
-def control_conditioning(expression: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
-    """What a controls-conditioned D reads besides the camera: ``expression (B, E)`` (columns the generator
-    reads) and the jaw and neck axis-angles of ``pose (B, 15)`` (FLAME layout global|neck|jaw|eyes, radians),
-    ``(B, E + 6)`` -- the same values the dynamic decoder's ``phi`` embeds."""
-    return torch.cat([expression, pose[:, 3:9]], dim=1)

@@ -121,7 +121,6 @@ def train_encoder(n_expression: int, aligned: bool, data: TrainingSet, recipe: E
                                  f"{init.n_expression} expression columns; this run wants "
                                  f"{'aligned' if aligned else 'whole-image'} with {n_expression}")
         E.load_state_dict(init.state_dict())
-        E.requires_grad_(True).train()
     opt = torch.optim.Adam(E.parameters(), lr=recipe.lr)
     finish_from = recipe.steps - round(recipe.steps * recipe.finish_fraction) if finish is not None else recipe.steps
     for step in range(recipe.steps):

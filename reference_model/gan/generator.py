@@ -101,7 +101,7 @@ class OmniAvatarG(nn.Module):
             if s is not None:
                 s_store.append(s)
             feats = sample_triplanes(planes, xbar, self.box_center, cfg.box_half)
-            gate = torch.exp(-s.abs() / cfg.dynamic_gate) if cfg.dynamic_gate > 0 and s is not None else None
+            gate = torch.exp(-s.abs() / cfg.dynamic_gate) if cfg.dynamic_gate > 0 else None  # __init__ refuses a gate without W
             return self.decoder(feats, expression, pose, gate)
 
         r = render(field, camera, cfg.neural_res, self.box_center, cfg.box_half, cfg.samples_coarse,

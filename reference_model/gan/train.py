@@ -35,8 +35,9 @@ from reference_model.gan.checkpoint import (
 )
 from reference_model.gan.config import GANConfig
 from reference_model.gan.data import TrainingSet, seeded
+from reference_model.gan.decoder import control_conditioning
 from reference_model.gan.deformation import deformation_conditioning
-from reference_model.gan.discriminator import DualDiscriminator, control_conditioning
+from reference_model.gan.discriminator import DualDiscriminator
 from reference_model.gan.encoder import ControlEncoder
 from reference_model.gan.encoder_training import EncoderRecipe, train_encoder
 from reference_model.gan.generator import fit_columns

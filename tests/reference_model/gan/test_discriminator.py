@@ -40,7 +40,7 @@ def test_d_sees_its_group_and_only_its_group():
 def test_controls_conditioned_d_reads_expression_and_jaw_and_refuses_a_missing_condition():
     """``n_controls > 0``: the logit depends on the expression and jaw/neck pose given with the image (a camera-only
     D gets none and refuses them), and the conditioning is exactly expression | pose[3:9]."""
-    from reference_model.gan.discriminator import control_conditioning
+    from reference_model.gan.decoder import control_conditioning
 
     torch.manual_seed(0)
     img, raw, cam = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 8, 8), torch.randn(2, 25)
