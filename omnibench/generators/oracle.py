@@ -7,6 +7,11 @@
   pose are still rendered, so jaw opening stays controllable and expression metrics see what is left.
 * ``oracle-noshape``: ignores the shape coefficients (the mean identity geometry for every sample).
 
+``--option detail_px=N`` (a diagnostic, any of the three): the image keeps only the detail of an ``N x N``
+render: area-averaged down to ``N`` px, then bilinearly back up to the output size (depth and mask stay
+full-resolution). It tells how much image detail a control metric needs, e.g. what a generator whose neural
+rendering runs at 32 px could carry at best without a super-resolution stage adding detail.
+
 ``flame_layout`` is ``FlameLayout(n_shape=min(100, head.n_shape), n_expression=min(50, head.n_expression))``,
 the layout :func:`omnibench.data.synth.sample_controls` draws (DECA's 100/50). Extra coefficients in the
 controls are dropped, missing ones are zero. Outputs: image float [0, 1], depth (metres, ``inf`` off
@@ -18,8 +23,10 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 
 from omnibench.errors import OmnibenchError
 from omnibench.generators.base import Controls, FlameLayout, Generator, GeneratorOutput
@@ -43,10 +50,17 @@ class OracleGenerator(Generator):
     z_dim = APPEARANCE_Z_DIM
     provides_depth = True
     ignores: tuple[str, ...] = ()
+    options: ClassVar[dict[str, str]] = {
+        "detail_px": "keep only the image detail of an N x N render (area down, bilinear up; a diagnostic)",
+    }
 
-    def __init__(self, head: object = "synthetic", resolution: int = 64, supersample: int = 2, hair: bool = True) -> None:
+    def __init__(self, head: object = "synthetic", resolution: int = 64, supersample: int = 2, hair: bool = True,
+                 detail_px: int | None = None) -> None:
         if not isinstance(resolution, int) or not 4 <= resolution <= 4096:
             raise OmnibenchError(f"oracle resolution must be an integer in [4, 4096], got {resolution!r}")
+        if detail_px is not None and (not isinstance(detail_px, int) or not 2 <= detail_px <= 4096):
+            raise OmnibenchError(f"oracle detail_px must be an integer in [2, 4096], got {detail_px!r}")
+        self.detail_px = detail_px
         if not isinstance(supersample, int) or not 1 <= supersample <= 8:
             raise OmnibenchError(f"oracle supersample must be an integer in [1, 8], got {supersample!r}")
         if isinstance(head, str):
@@ -69,9 +83,16 @@ class OracleGenerator(Generator):
                                         n_expression=min(N_EXPRESSION, int(self.model.n_expression)))
 
     @classmethod
-    def load(cls, ckpt: str | None, device: str = "cpu") -> Generator:
-        """``ckpt`` is a head-model spec (``synthetic``, ``synthetic:tiny`` or a FLAME path); None = synthetic."""
-        return cls(head=ckpt or "synthetic")
+    def load(cls, ckpt: str | None, device: str = "cpu", options: dict[str, Any] | None = None) -> Generator:
+        """``ckpt`` is a head-model spec (``synthetic``, ``synthetic:tiny`` or a FLAME path); None = synthetic.
+        ``options``: ``detail_px`` (see the module docstring)."""
+        detail = (options or {}).get("detail_px")
+        if detail is not None:
+            try:
+                detail = int(str(detail))
+            except ValueError:
+                raise OmnibenchError(f"--option detail_px= expects an integer, got '{detail}'") from None
+        return cls(head=ckpt or "synthetic", detail_px=detail)
 
     def at_resolution(self, resolution: int) -> Generator:
         """A copy rendering natively at ``resolution`` px (the renderer has no fixed output size)."""
@@ -106,7 +127,15 @@ class OracleGenerator(Generator):
         apps = Appearance.from_latents(z.detach().cpu().double() * float(truncation_psi))
         r = render_mesh(verts, self.faces, c.camera, self.resolution, apps, regions=self.regions,
                         supersample=self.supersample, hair=self.hair)
-        return GeneratorOutput(image=r.image, depth=r.depth, mask=r.mask)
+        return GeneratorOutput(image=self._limit_detail(r.image), depth=r.depth, mask=r.mask)
+
+    def _limit_detail(self, image: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` -> the same size holding only the detail of a ``detail_px`` render (identity without)."""
+        if self.detail_px is None or self.detail_px >= image.shape[-1]:
+            return image
+        n = self.detail_px
+        low = F.interpolate(image, size=(n, n), mode="area")
+        return F.interpolate(low, size=tuple(image.shape[-2:]), mode="bilinear", align_corners=False).clamp(0, 1)
 
     def _vertices(self, c: Controls) -> torch.Tensor:
         out = self.model(shape=c.shape, expression=c.expression, pose=c.pose)  # the model casts to its dtype
@@ -115,6 +144,7 @@ class OracleGenerator(Generator):
     def describe(self) -> dict:
         return {**super().describe(), "head_model": self.head_model, "head_sha256": getattr(self.model, "sha256", None),
                 "renderer_version": RENDERER_VERSION, "ignores": list(self.ignores),
+                **({"detail_px": self.detail_px} if self.detail_px is not None else {}),
                 "flame_layout": {"n_shape": self.flame_layout.n_shape, "n_expression": self.flame_layout.n_expression}}
 
 

@@ -145,3 +145,33 @@ def test_at_resolution_renders_natively_and_leaves_the_original_alone():
     z = torch.zeros(1, gen.z_dim)
     assert big.synthesize(z, c).image.shape[-2:] == (32, 32)
     assert gen.synthesize(z, c).image.shape[-2:] == (16, 16)
+
+
+def test_detail_px_keeps_only_the_detail_of_a_smaller_render(small_head):
+    """An independent computation: the plain render, area-averaged to N px and bilinearly enlarged back."""
+    import torch.nn.functional as F
+
+    c = _controls(small_head, 2)
+    z = sample_latents(2, 3, 64)
+    full = OracleGenerator(head=small_head, resolution=32).synthesize(z, c)
+    low = OracleGenerator(head=small_head, resolution=32, detail_px=8).synthesize(z, c)
+    want = F.interpolate(F.interpolate(full.image, size=(8, 8), mode="area"), size=(32, 32), mode="bilinear",
+                         align_corners=False)
+    assert torch.allclose(low.image, want.clamp(0, 1), atol=1e-6)
+    assert not torch.allclose(low.image, full.image, atol=1e-3)  # detail was removed
+    assert torch.equal(low.depth, full.depth) and torch.equal(low.mask, full.mask)
+    same = OracleGenerator(head=small_head, resolution=32, detail_px=32).synthesize(z, c)
+    assert torch.equal(same.image, full.image)  # N >= the output size: nothing to remove
+    assert OracleGenerator(head=small_head, detail_px=8).describe()["detail_px"] == 8
+    assert "detail_px" not in OracleGenerator(head=small_head).describe()
+
+
+def test_detail_px_option_is_parsed_and_checked():
+    from omnibench.generators.resolve import resolve_generator
+
+    gen, info = resolve_generator("oracle-noexpr", options={"detail_px": "16"})
+    assert isinstance(gen, OracleNoExprGenerator) and gen.detail_px == 16 and info["options"] == {"detail_px": "16"}
+    with pytest.raises(OmnibenchError, match="integer"):
+        resolve_generator("oracle", options={"detail_px": "half"})
+    with pytest.raises(OmnibenchError, match="detail_px"):
+        OracleGenerator(head="synthetic:tiny", detail_px=1)
