@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
+
+from metrics.calibration.control import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "reports" / "runs" / "detail"
@@ -81,13 +82,7 @@ def main() -> None:
         for gen in GENERATORS:
             if args.force or not result_path(gen, detail).is_file():
                 evaluate(gen, detail)
-    text = REPORT.read_text()
-    new = section()
-    if BEGIN in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n", lambda _: new, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + new
-    REPORT.write_text(text)
+    write_section(REPORT, section(), BEGIN, END)
     print(f"wrote {REPORT.relative_to(ROOT)}")
 
 

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.metrics.report_scripts import ROOT, load_report_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("make_detail_sweep", ROOT / "reports" / "make_detail_sweep.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_report_script("make_detail_sweep")
 
 
 def _metrics(mod, gen: str, detail: int | None) -> dict:

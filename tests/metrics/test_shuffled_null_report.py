@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.metrics.report_scripts import ROOT, load_report_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("make_shuffled_null", ROOT / "reports" / "make_shuffled_null.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_report_script("make_shuffled_null")
 
 
 def _null(stem: str, metric: str) -> dict:
