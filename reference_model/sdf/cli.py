@@ -22,6 +22,8 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
     p.add_argument("--steps", type=int, default=None, help="override the config's step count")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--mobile-fraction", type=float, default=None,
+                   help="fraction of surface points drawn where expression moves the surface (default: config's, 0)")
     p.add_argument("--release", default=None, help="also export the final weights without optimiser state here")
     p.set_defaults(func=_run_train)
 
@@ -31,7 +33,9 @@ def _run_train(args: argparse.Namespace) -> int:
 
     from reference_model.sdf.train import config_from_name, train
 
-    cfg = config_from_name(args.config).with_overrides(head=args.head, steps=args.steps, seed=args.seed)
+    cfg = config_from_name(args.config).with_overrides(
+        head=args.head, steps=args.steps, seed=args.seed, mobile_fraction=args.mobile_fraction
+    )
     if not str(args.device).startswith("cuda"):
         # the data worker needs a core of its own: on 2 cores, two compute threads starved it (0.8 s/step)
         torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1)))

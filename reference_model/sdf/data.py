@@ -88,12 +88,14 @@ def conditioning(shape: torch.Tensor, expression: torch.Tensor, pose: torch.Tens
 
 
 def sample_surface(
-    verts: np.ndarray, faces: np.ndarray, n: int, rng: np.random.Generator
+    verts: np.ndarray, faces: np.ndarray, n: int, rng: np.random.Generator, face_weight: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Area-weighted surface samples: (face ids (n,), barycentrics (n, 3), points (n, 3))."""
+    """Area-weighted surface samples (times ``face_weight (F,)`` if given): (face ids (n,), barycentrics (n, 3),
+    points (n, 3))."""
     tri = verts[faces]
     area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-    fid = rng.choice(len(faces), size=n, p=area / area.sum())
+    w = area if face_weight is None else area * face_weight
+    fid = rng.choice(len(faces), size=n, p=w / w.sum())
     u, v = rng.random(n), rng.random(n)
     su = np.sqrt(u)
     bary = np.stack([1 - su, su * (1 - v), su * v], axis=1)
@@ -163,6 +165,19 @@ class SDFDataSource:
         for k, comp in enumerate(self.components):
             self._face_component[comp] = k
         self.canonical = with_cap_centroids(rest, self.loops)
+        self.face_mobility = self._face_mobility(rest) if cfg.mobile_fraction > 0 else None
+
+    def _face_mobility(self, rest: np.ndarray) -> np.ndarray:
+        """``(F,)`` per capped face: the mean over its corners of ``sqrt(sum_k |S(e_k) - S(0)|^2)`` (metres), the
+        displacement each unit expression coefficient ``k < n_expression`` causes at neutral shape and pose."""
+        k = self.cfg.n_expression
+        with torch.no_grad():
+            e = torch.eye(k)
+            v = self.head(shape=torch.zeros(k, 1), expression=e, pose=torch.zeros(k, POSE_DIM)).vertices
+        d = v.double().numpy() - rest[None]
+        per_vertex = np.sqrt((d**2).sum(-1).sum(0))
+        per_vertex = np.concatenate([per_vertex, [per_vertex[loop].mean() for loop in self.loops]])
+        return per_vertex[self.faces].mean(1)
 
     def meshes(self, p: dict[str, torch.Tensor]) -> np.ndarray:
         """Capped vertices ``(M, V + loops, 3)`` of the parameter sets ``p`` (metres)."""
@@ -183,7 +198,13 @@ class SDFDataSource:
         inside another component rejected), off-surface points and their union signed distances. One
         libigl call per component covers both the rejection test and the off-surface distances."""
         c = self.cfg
-        fid, bary, cand = sample_surface(v, self.faces, 2 * c.n_surface, rng)
+        n_mobile = round(c.mobile_fraction * c.n_surface) if self.face_mobility is not None else 0
+        fid, bary, cand = sample_surface(v, self.faces, 2 * (c.n_surface - n_mobile), rng)
+        mobile = np.zeros(len(fid), dtype=bool)
+        if n_mobile:  # twice as many candidates of each kind; the first kept of each are used
+            fm, bm, cm = sample_surface(v, self.faces, 2 * n_mobile, rng, self.face_mobility)
+            fid, bary, cand = (np.concatenate([a, b]) for a, b in ((fid, fm), (bary, bm), (cand, cm)))
+            mobile = np.concatenate([mobile, np.ones(len(fm), dtype=bool)])
         n_near = c.n_off_surface // 2
         _, _, base = sample_surface(v, self.faces, n_near, rng)
         near = base + rng.normal(0.0, c.near_std, base.shape)
@@ -197,10 +218,11 @@ class SDFDataSource:
             sd = signed_distance(np.concatenate([cand[others], off]), v, self.faces[comp])
             keep[others] &= sd[: len(others)] >= -1e-5  # a surface point inside another solid is interior
             off_sdf = np.minimum(off_sdf, sd[len(others):])
-        fid, bary, cand = fid[keep], bary[keep], cand[keep]
-        if len(fid) < c.n_surface:  # practically never: eyeball points are ~0.1 % of the head's area
-            raise RuntimeError(f"only {len(fid)} of {2 * c.n_surface} surface candidates lie on the boundary")
-        return fid[: c.n_surface], bary[: c.n_surface], cand[: c.n_surface], off, off_sdf
+        take = np.concatenate([np.flatnonzero(keep & ~mobile)[: c.n_surface - n_mobile],
+                               np.flatnonzero(keep & mobile)[:n_mobile]])
+        if len(take) < c.n_surface:  # practically never: eyeball points are ~0.1 % of the head's area
+            raise RuntimeError(f"only {len(take)} of {2 * c.n_surface} surface candidates lie on the boundary")
+        return fid[take], bary[take], cand[take], off, off_sdf
 
     def batch_for(self, param_ids: np.ndarray, point_keys: list[tuple[int, ...]], namespace: int = 0) -> SDFBatch:
         """Points for parameter sets ``param_ids``; mesh ``m``'s points derive from ``point_keys[m]``."""

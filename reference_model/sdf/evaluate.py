@@ -3,22 +3,24 @@
 Numbers (metres and as a fraction of the canonical head height, the template's y extent):
 mean ``|s|`` on surface points, off-surface sign accuracy and mean absolute error, normal angle error
 (degrees, between ``grad s`` and the mesh normal), correspondence error ``||xbar - xbar*||`` and the
-Eikonal residual ``mean | ||grad s|| - 1 |``, over held-out parameter sets never used in training.
+Eikonal residual ``mean | ||grad s|| - 1 |``, over held-out parameter sets never used in training; and how much of
+the expression's motion W's correspondence follows (:func:`expression_correspondence`).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from reference_model.sdf.data import SDFDataSource, conditioning
+from reference_model.sdf.data import SDFDataSource, _rng, conditioning, sample_surface
 from reference_model.sdf.model import SemanticSDF, sdf_and_gradient
 
 
 def evaluate_sdf(model: SemanticSDF, head, n_meshes: int = 16) -> dict:
-    cfg = model.cfg
+    cfg = replace(model.cfg, mobile_fraction=0.0)  # held-out points are area-uniform whatever W trained on
     source = SDFDataSource(head, cfg)
     height = float(np.ptp(source.canonical[:, 1]))
     b = source.heldout_batch(n_meshes)
@@ -41,7 +43,51 @@ def evaluate_sdf(model: SemanticSDF, head, n_meshes: int = 16) -> dict:
     }
     for k in ("surface_abs_s_m", "offsurface_abs_error_m", "correspondence_error_m"):
         res[k.replace("_m", "_frac_height")] = res[k] / height
+    res.update(expression_correspondence(model, head, n_meshes))
     return res
+
+
+EXPRESSION_MOTION_M = 0.002  # "moved by the expression": the point is > 2 mm from where neutral expression puts it
+
+
+def expression_correspondence(model: SemanticSDF, head, n_meshes: int = 16, n_points: int = 8192) -> dict:
+    """Does W's ``xbar`` follow the expression? On the held-out parameter sets, area-uniform surface points whose
+    expression moves them more than :data:`EXPRESSION_MOTION_M` (same face and barycentrics on the mesh with the
+    expression set to 0): mean correspondence error with the true conditioning, and with the expression columns of
+    the conditioning zeroed (what a W that ignored expression scores; equal errors mean xbar ignores expression).
+
+    ``expr_motion_captured = 1 - (err - err_floor) / (err_blind - err_floor)`` with ``err_floor`` the correspondence
+    error over all points: 1 when the moving points map as well as the rest, 0 when expression is ignored.
+    """
+    cfg = replace(model.cfg, mobile_fraction=0.0)
+    source = SDFDataSource(head, cfg)
+    p = source.params.sample(np.arange(n_meshes), namespace=1)
+    p0 = {**p, "expression": torch.zeros_like(p["expression"])}
+    verts, verts0 = source.meshes(p), source.meshes(p0)
+    cond = conditioning(p["shape"], p["expression"], p["pose"], cfg)
+    cond0 = conditioning(p0["shape"], p0["expression"], p0["pose"], cfg)
+    motion, err, err_blind = [], [], []
+    for m in range(n_meshes):
+        fid, bary, pts = sample_surface(verts[m], source.faces, n_points, _rng(cfg.seed, 1, 11, m))
+        tri = source.faces[fid]
+        target = np.einsum("nk,nkd->nd", bary, source.canonical[tri])
+        motion.append(np.linalg.norm(pts - np.einsum("nk,nkd->nd", bary, verts0[m][tri]), axis=1))
+        x = torch.tensor(pts, dtype=torch.float32)[None]
+        with torch.no_grad():
+            xbar = model.forward_cond(x, cond[m : m + 1])[1][0].double().numpy()
+            xbar_blind = model.forward_cond(x, cond0[m : m + 1])[1][0].double().numpy()
+        err.append(np.linalg.norm(xbar - target, axis=1))
+        err_blind.append(np.linalg.norm(xbar_blind - target, axis=1))
+    d, e, e0 = (np.concatenate(a) for a in (motion, err, err_blind))
+    moving = d > EXPRESSION_MOTION_M
+    floor, e_m, e0_m = float(e.mean()), float(e[moving].mean()), float(e0[moving].mean())
+    return {
+        "expr_moving_fraction": float(moving.mean()),
+        "expr_motion_m": float(d[moving].mean()),
+        "expr_correspondence_error_m": e_m,
+        "expr_blind_correspondence_error_m": e0_m,
+        "expr_motion_captured": float(1.0 - (e_m - floor) / (e0_m - floor)) if e0_m > floor else float("nan"),
+    }
 
 
 def write_images(model: SemanticSDF, head, out_dir: Path) -> list[Path]:

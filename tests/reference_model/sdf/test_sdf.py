@@ -216,3 +216,44 @@ def test_positional_encoding_matches_sin_cos_of_every_octave():
         ref += [torch.sin((2.0**k) * u.double()), torch.cos((2.0**k) * u.double())]
     pe = model.encode(u)
     assert pe.shape == (20000, 39) and (pe.double() - torch.cat(ref, -1)).abs().max() < 1e-6
+
+
+class _ExpressiveSphere(torch.nn.Module):
+    """The sphere stand-in whose cap above y = 0.07 m moves forward by 1 cm per unit of expression[0]."""
+
+    def __init__(self, base) -> None:
+        super().__init__()
+        self.base, self.faces, self.name, self.sha256 = base, base.faces, "sphere-expr", "sphere-expr-v1"
+        self.cap = base.template[:, 1] > 0.07
+
+    def forward(self, shape, expression, pose, translation=None):
+        out = self.base(shape, expression, pose)
+        move = self.cap[None, :, None].float() * expression[:, :1, None] * torch.tensor([0.0, 0.0, 0.01])
+        out.vertices = out.vertices + move
+        return out
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.5, 1.0])
+def test_mobile_fraction_draws_that_share_of_surface_points_where_expression_moves_the_surface(sphere_head, fraction):
+    from dataclasses import replace
+
+    head = _ExpressiveSphere(sphere_head)
+    cfg = replace(TINY, n_surface=400, n_expression=1, mobile_fraction=fraction)
+    src = SDFDataSource(head, cfg)
+    if fraction == 0.0:
+        assert src.face_mobility is None
+        mobility = SDFDataSource(head, replace(cfg, mobile_fraction=1.0)).face_mobility
+    else:
+        mobility = src.face_mobility
+        # a face's mobility is its corners' mean displacement per unit expression: 1 cm on the cap, 0 far from it
+        assert mobility.max() == pytest.approx(0.01) and (mobility == 0).mean() > 0.5
+    verts = src.meshes(src.params.sample(np.array([0])))[0]
+    fid, bary, pts, _, _ = src._mesh_points(verts, np.random.default_rng(0))
+    assert len(fid) == 400 and np.allclose(pts, np.einsum("nk,nkd->nd", bary, verts[src.faces[fid]]))
+    on_mobile = (mobility[fid] > 0).mean()
+    uniform_share = float((mobility > 0).mean())  # roughly: faces of an icosphere have near-equal areas
+    if fraction == 1.0:
+        assert on_mobile == 1.0
+    else:
+        assert on_mobile >= fraction + (1 - fraction) * uniform_share * 0.5
+        assert on_mobile < fraction + (1 - fraction) * uniform_share * 2.0
