@@ -48,7 +48,8 @@ class SDFBatch:
     off_sdf: torch.Tensor  # (M, F) signed distance (metres, negative inside)
 
 
-def _rng(*key: int) -> np.random.Generator:
+def keyed_rng(*key: int) -> np.random.Generator:
+    """A numpy generator determined by an integer key (seed, namespace, ...), independent of call order."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(k) for k in key])))
 
 
@@ -62,7 +63,7 @@ class ParamSampler:
         c = self.cfg
         shape, expr, pose = [], [], []
         for i in np.asarray(indices).reshape(-1):
-            r = _rng(c.seed, namespace, 7919, int(i))
+            r = keyed_rng(c.seed, namespace, 7919, int(i))
             shape.append(r.normal(0.0, c.shape_std, c.n_shape))
             expr.append(r.normal(0.0, c.expression_std, c.n_expression))
             p = np.zeros(POSE_DIM)
@@ -231,7 +232,7 @@ class SDFDataSource:
         verts = self.meshes(p)
         out: dict[str, list[np.ndarray]] = {k: [] for k in ("surface", "normals", "canonical", "off", "off_sdf")}
         for m in range(len(param_ids)):
-            rng = _rng(c.seed, namespace, *point_keys[m])
+            rng = keyed_rng(c.seed, namespace, *point_keys[m])
             v = verts[m]
             fid, bary, pts, off, off_sdf = self._mesh_points(v, rng)
             out["surface"].append(pts)
@@ -247,7 +248,7 @@ class SDFDataSource:
         """Batch of training step ``step`` for process ``rank`` of ``world`` (disjoint mesh slots)."""
         c = self.cfg
         slots = range(rank * c.meshes_per_step, (rank + 1) * c.meshes_per_step)
-        pick = _rng(c.seed, 1, step).integers(0, c.n_param_sets, size=c.meshes_per_step * world)
+        pick = keyed_rng(c.seed, 1, step).integers(0, c.n_param_sets, size=c.meshes_per_step * world)
         ids = np.array([pick[j] for j in slots])
         return self.batch_for(ids, [(2, step, j) for j in slots])
 

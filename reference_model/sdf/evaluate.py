@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reference_model.sdf.data import SDFDataSource, _rng, conditioning, sample_surface
+from reference_model.sdf.data import SDFDataSource, conditioning, keyed_rng, sample_surface
 from reference_model.sdf.model import SemanticSDF, sdf_and_gradient
 
 
@@ -43,14 +43,16 @@ def evaluate_sdf(model: SemanticSDF, head, n_meshes: int = 16) -> dict:
     }
     for k in ("surface_abs_s_m", "offsurface_abs_error_m", "correspondence_error_m"):
         res[k.replace("_m", "_frac_height")] = res[k] / height
-    res.update(expression_correspondence(model, head, n_meshes))
+    res.update(expression_correspondence(model, head, n_meshes, source=source))
     return res
 
 
 EXPRESSION_MOTION_M = 0.002  # "moved by the expression": the point is > 2 mm from where neutral expression puts it
 
 
-def expression_correspondence(model: SemanticSDF, head, n_meshes: int = 16, n_points: int = 8192) -> dict:
+def expression_correspondence(
+    model: SemanticSDF, head, n_meshes: int = 16, n_points: int = 8192, source: SDFDataSource | None = None
+) -> dict:
     """Does W's ``xbar`` follow the expression? On the held-out parameter sets, area-uniform surface points whose
     expression moves them more than :data:`EXPRESSION_MOTION_M` (same face and barycentrics on the mesh with the
     expression set to 0): mean correspondence error with the true conditioning, and with the expression columns of
@@ -60,7 +62,7 @@ def expression_correspondence(model: SemanticSDF, head, n_meshes: int = 16, n_po
     error over all points: 1 when the moving points map as well as the rest, 0 when expression is ignored.
     """
     cfg = replace(model.cfg, mobile_fraction=0.0)
-    source = SDFDataSource(head, cfg)
+    source = source if source is not None else SDFDataSource(head, cfg)
     p = source.params.sample(np.arange(n_meshes), namespace=1)
     p0 = {**p, "expression": torch.zeros_like(p["expression"])}
     verts, verts0 = source.meshes(p), source.meshes(p0)
@@ -68,7 +70,7 @@ def expression_correspondence(model: SemanticSDF, head, n_meshes: int = 16, n_po
     cond0 = conditioning(p0["shape"], p0["expression"], p0["pose"], cfg)
     motion, err, err_blind = [], [], []
     for m in range(n_meshes):
-        fid, bary, pts = sample_surface(verts[m], source.faces, n_points, _rng(cfg.seed, 1, 11, m))
+        fid, bary, pts = sample_surface(verts[m], source.faces, n_points, keyed_rng(cfg.seed, 1, 11, m))
         tri = source.faces[fid]
         target = np.einsum("nk,nkd->nd", bary, source.canonical[tri])
         motion.append(np.linalg.norm(pts - np.einsum("nk,nkd->nd", bary, verts0[m][tri]), axis=1))
