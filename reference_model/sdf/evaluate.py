@@ -60,6 +60,7 @@ def expression_correspondence(
 
     ``expr_motion_captured = 1 - (err - err_floor) / (err_blind - err_floor)`` with ``err_floor`` the correspondence
     error over all points: 1 when the moving points map as well as the rest, 0 when expression is ignored.
+    ``source``: an area-uniform data source for this model's config, to reuse one already built (else built here).
     """
     cfg = replace(model.cfg, mobile_fraction=0.0)
     source = source if source is not None else SDFDataSource(head, cfg)
